@@ -143,9 +143,12 @@ impl Visitor<'_> for DurationVisitor {
     }
 
     fn visit_i64<E: de::Error>(self, n: i64) -> Result<Duration, E> {
-        Err(E::custom(format!(
-            "{n} has no unit (expected a string with a unit, like \"{n}s\" or \"{n}ms\")"
-        )))
+        match u64::try_from(n) {
+            Ok(n) => self.visit_u64(n),
+            Err(_) => Err(E::custom(format!(
+                "{n} is a negative number (expected a string with a unit, like \"30s\")"
+            ))),
+        }
     }
 
     fn visit_u64<E: de::Error>(self, n: u64) -> Result<Duration, E> {

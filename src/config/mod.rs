@@ -20,6 +20,8 @@ mod duration;
 mod file;
 mod locate;
 #[cfg(test)]
+mod rejections;
+#[cfg(test)]
 mod tests;
 mod validate;
 
@@ -169,7 +171,14 @@ impl ConfigError {
         match offset.and_then(|offset| locate::key_path_at(ctx.text, offset)) {
             Some(key) => ConfigError::new(&ctx.file, line, Some(&key), error.message()),
             None => {
-                let what = format!("invalid TOML: {}", error.message());
+                // Quote the offending text when it is short, e.g. the key of a "duplicate key".
+                let quoted = error
+                    .span()
+                    .and_then(|span| ctx.text.get(span))
+                    .filter(|t| (1..=40).contains(&t.len()) && !t.contains('\n'))
+                    .map(|t| format!(" ({t:?})"))
+                    .unwrap_or_default();
+                let what = format!("invalid TOML: {}{quoted}", error.message());
                 ConfigError::new(&ctx.file, line, None, &what)
             }
         }
