@@ -109,6 +109,15 @@ fn every_optional_key_is_accepted() {
 }
 
 #[test]
+fn docs_show_this_example() {
+    let docs = include_str!("../../docs/config.md");
+    assert!(
+        docs.contains(EXAMPLE),
+        "docs/config.md and tests::EXAMPLE differ"
+    );
+}
+
+#[test]
 fn defaults_fill_the_minimal_config() {
     let config = parse(MINIMAL).unwrap();
     let online = std::thread::available_parallelism()
