@@ -12,6 +12,10 @@ use crate::conn::{Side, Termination};
 pub trait RelayBuf {
     /// Bytes in the buffer.
     fn len(&self) -> u32;
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 impl RelayBuf for crate::sys::buf_ring::Buf {

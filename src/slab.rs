@@ -57,6 +57,7 @@ impl<T> Slab<T> {
         }
     }
 
+    #[cfg(test)]
     pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         let slot = self.slots.get_mut(key.index as usize)?;
         if slot.generation != key.generation {
@@ -95,6 +96,7 @@ impl<T> Slab<T> {
     }
 
     /// Removes the value and retires the key.
+    #[cfg(test)]
     pub fn remove(&mut self, key: Key) -> Option<T> {
         let value = self.take(key)?;
         self.release(key);

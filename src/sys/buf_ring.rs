@@ -1,4 +1,5 @@
-//! The per-worker relay buffer pool: an io_uring provided-buffer ring (5.19+).
+//! The per-worker buffer pools: the receive pool is an io_uring provided-buffer ring
+//! (5.19+); the transmit pool (`tx_pool.rs`) holds bytes we produce.
 //!
 //! A `recv` names the pool instead of a buffer; the kernel takes a buffer only when data
 //! arrives, so an idle connection holds none. The completion says which buffer it took; the
@@ -12,22 +13,124 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::IoUring;
 use io_uring::types::BufRingEntry;
 
-/// A buffer taken out of the pool by a completion. Not `Copy` or `Clone`: exactly one owner,
-/// and while it exists the kernel will not write into the buffer.
+use super::tx_pool::TxPool;
+
+/// Which pool a [`Buf`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolKind {
+    /// The provided-buffer ring: filled by a `recv` completion.
+    Rx,
+    /// The transmit pool: filled by us (encrypted records, PROXY headers, replayed bytes).
+    Tx,
+}
+
+/// A buffer owned by one holder. Not `Copy` or `Clone`: while it exists the kernel does not
+/// write into it (an Rx buffer is out of the ring; a Tx buffer is off the free list), and a
+/// send in flight from it only reads it. Give it back with [`Buffers::recycle`].
 #[derive(Debug)]
 pub struct Buf {
-    bid: u16,
+    kind: PoolKind,
+    id: u32,
     len: u32,
 }
 
 impl Buf {
-    /// Bytes the completion put in the buffer.
+    /// Bytes of data in the buffer.
     pub fn len(&self) -> u32 {
         self.len
     }
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    pub fn kind(&self) -> PoolKind {
+        self.kind
+    }
+}
+
+/// Both pools of a worker, owned by its ring (see `Ring`): the memory outlives every
+/// operation that points into it.
+pub struct Buffers {
+    pub(super) rx: BufRing,
+    pub(super) tx: TxPool,
+}
+
+impl Buffers {
+    /// Takes ownership of ring buffer `bid` that a completion reported holding `len` bytes.
+    /// Call exactly once per completion that carries a buffer id.
+    pub fn take_rx(&mut self, bid: u16, len: u32) -> Buf {
+        self.rx.take(bid, len)
+    }
+
+    /// A transmit buffer with room for [`Buffers::tx_capacity`] bytes, length 0.
+    pub fn alloc_tx(&mut self) -> Buf {
+        let id = self.tx.alloc();
+        Buf {
+            kind: PoolKind::Tx,
+            id,
+            len: 0,
+        }
+    }
+
+    /// Bytes a transmit buffer holds.
+    pub fn tx_capacity(&self) -> u32 {
+        self.tx.buf_size()
+    }
+
+    /// Size of one receive buffer.
+    pub fn rx_capacity(&self) -> u32 {
+        self.rx.buf_size()
+    }
+
+    /// Receive buffers the kernel can still pick from.
+    pub fn rx_available(&self) -> u32 {
+        self.rx.available()
+    }
+
+    pub fn recycle(&mut self, buf: Buf) {
+        match buf.kind {
+            PoolKind::Rx => self.rx.recycle(buf),
+            PoolKind::Tx => self.tx.free(buf.id),
+        }
+    }
+
+    /// The data in `buf`.
+    pub fn bytes<'a>(&'a self, buf: &'a Buf) -> &'a [u8] {
+        // SAFETY: `ptr` is inside the owning pool's memory, which lives as long as `self`;
+        // `buf` proves exclusive ownership of that region (no other token has the same id
+        // and the kernel only reads it), and len ≤ capacity.
+        unsafe { std::slice::from_raw_parts(self.ptr(buf), buf.len as usize) }
+    }
+
+    /// The whole capacity of `buf`, to write into (in-place decryption, encryption output,
+    /// headers). Set the data length afterwards with [`Buffers::set_len`].
+    pub fn space_mut<'a>(&'a self, buf: &'a mut Buf) -> &'a mut [u8] {
+        let cap = self.capacity(buf);
+        // SAFETY: as in `bytes`; `&mut Buf` is the only handle to this region, so the slice
+        // is unique. Two different tokens never overlap (distinct ids), which is why `self`
+        // can be shared while several buffers are borrowed at once.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr(buf) as *mut u8, cap as usize) }
+    }
+
+    pub fn set_len(&self, buf: &mut Buf, len: u32) {
+        assert!(len <= self.capacity(buf), "buffer length beyond capacity");
+        buf.len = len;
+    }
+
+    pub fn capacity(&self, buf: &Buf) -> u32 {
+        match buf.kind {
+            PoolKind::Rx => self.rx.buf_size(),
+            PoolKind::Tx => self.tx.buf_size(),
+        }
+    }
+
+    /// Start of `buf`'s memory (for `send`).
+    pub(super) fn ptr(&self, buf: &Buf) -> *const u8 {
+        match buf.kind {
+            PoolKind::Rx => self.rx.ptr(buf.id),
+            PoolKind::Tx => self.tx.ptr(buf.id),
+        }
     }
 }
 
@@ -97,34 +200,27 @@ impl BufRing {
 
     /// Takes ownership of buffer `bid` that a completion reported holding `len` bytes.
     /// Call exactly once per completion that carries a buffer id.
-    pub fn take(&mut self, bid: u16, len: u32) -> Buf {
-        debug_assert!(bid < self.count && len <= self.buf_size);
+    fn take(&mut self, bid: u16, len: u32) -> Buf {
+        assert!(bid < self.count, "buffer id from the kernel out of range");
         self.available -= 1;
         Buf {
-            bid,
+            kind: PoolKind::Rx,
+            id: bid as u32,
             len: len.min(self.buf_size),
         }
     }
 
     /// Returns a buffer to the kernel.
-    pub fn recycle(&mut self, buf: Buf) {
-        self.push_entry(buf.bid);
+    fn recycle(&mut self, buf: Buf) {
+        self.push_entry(buf.id as u16);
         self.publish_tail();
     }
 
-    /// The bytes a completion put in `buf`.
-    pub fn bytes(&self, buf: &Buf) -> &[u8] {
-        // SAFETY: `buf` proves we own buffer `bid` (it left the ring and has not been
-        // recycled), so the kernel is not writing it; a send in flight only reads it. The
-        // range is inside `memory` because bid < count and len ≤ buf_size.
-        unsafe { std::slice::from_raw_parts(self.ptr(buf), buf.len as usize) }
-    }
-
-    /// Start of buffer `buf` in the pool memory (for `send`).
-    pub fn ptr(&self, buf: &Buf) -> *const u8 {
+    /// Start of buffer `id` in the pool memory.
+    fn ptr(&self, id: u32) -> *const u8 {
         self.memory
             .ptr
-            .wrapping_add(buf.bid as usize * self.buf_size as usize)
+            .wrapping_add(id as usize * self.buf_size as usize)
     }
 
     fn push_entry(&mut self, bid: u16) {
@@ -155,13 +251,13 @@ impl BufRing {
 }
 
 /// An anonymous private mapping, unmapped on drop.
-struct Mmap {
-    ptr: *mut u8,
+pub(super) struct Mmap {
+    pub(super) ptr: *mut u8,
     len: usize,
 }
 
 impl Mmap {
-    fn anonymous(len: usize) -> io::Result<Mmap> {
+    pub(super) fn anonymous(len: usize) -> io::Result<Mmap> {
         // SAFETY: a fresh anonymous mapping aliases nothing; failure is checked.
         let ptr = unsafe {
             libc::mmap(

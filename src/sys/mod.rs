@@ -6,4 +6,5 @@
 pub mod buf_ring;
 pub mod net;
 pub mod signals;
+pub mod tx_pool;
 pub mod uring;

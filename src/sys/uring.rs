@@ -14,7 +14,8 @@ use std::time::Duration;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use socket2::SockAddr;
 
-use super::buf_ring::{Buf, BufRing};
+use super::buf_ring::{Buf, BufRing, Buffers};
+use super::tx_pool::TxPool;
 
 /// Submission queue entries per ring. Each connection has at most four operations in flight
 /// (a recv and a send per direction) and completions are reaped every loop, so 4096 SQEs
@@ -24,6 +25,10 @@ const SQ_ENTRIES: u32 = 4096;
 const CQ_ENTRIES: u32 = 4 * SQ_ENTRIES;
 /// Buffer group id of the relay pool (one pool per ring).
 const RELAY_BGID: u16 = 0;
+/// Transmit buffers are this much larger than receive buffers, so one receive buffer of
+/// plaintext always fits encrypted (TLS adds at most 22 bytes per 16 KiB record in 1.3 and
+/// 29 in 1.2), or a PROXY header plus a receive buffer of bytes to replay.
+pub const TX_HEADROOM: u32 = 2048;
 
 /// A completion, copied out of the CQ so the ring can be used while handling it.
 #[derive(Debug, Clone, Copy)]
@@ -55,10 +60,13 @@ pub struct DurationId(u32);
 
 pub struct Ring {
     uring: IoUring,
-    bufs: BufRing,
+    bufs: Buffers,
     /// Socket addresses `connect` points the kernel at; never shrinks while the ring lives.
+    /// Boxed so an address does not move when the Vec grows.
+    #[allow(clippy::vec_box)]
     targets: Vec<Box<SockAddr>>,
-    /// Timespecs timeouts point the kernel at; never shrinks while the ring lives.
+    /// Timespecs timeouts point the kernel at; boxed for the same reason.
+    #[allow(clippy::vec_box)]
     durations: Vec<Box<types::Timespec>>,
 }
 
@@ -85,7 +93,10 @@ impl Ring {
             configure(&mut builder);
             match builder.build(SQ_ENTRIES) {
                 Ok(uring) => {
-                    let bufs = BufRing::new(&uring, RELAY_BGID, relay_buffers, relay_buffer_size)?;
+                    let bufs = Buffers {
+                        rx: BufRing::new(&uring, RELAY_BGID, relay_buffers, relay_buffer_size)?,
+                        tx: TxPool::new(relay_buffer_size + TX_HEADROOM),
+                    };
                     return Ok(Ring {
                         uring,
                         bufs,
@@ -115,11 +126,11 @@ impl Ring {
         DurationId(self.durations.len() as u32 - 1)
     }
 
-    pub fn bufs(&self) -> &BufRing {
+    pub fn bufs(&self) -> &Buffers {
         &self.bufs
     }
 
-    pub fn bufs_mut(&mut self) -> &mut BufRing {
+    pub fn bufs_mut(&mut self) -> &mut Buffers {
         &mut self.bufs
     }
 
@@ -178,8 +189,14 @@ impl Ring {
     /// Receive into a buffer the kernel picks from the relay pool when data arrives, so an
     /// idle connection holds no buffer. `-ENOBUFS` means the pool was empty; nothing was read.
     pub fn recv(&mut self, fd: RawFd, user_data: u64) {
-        let e = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), self.bufs.buf_size())
-            .buf_group(self.bufs.group())
+        self.recv_at_most(fd, 0, user_data);
+    }
+
+    /// Like [`recv`](Self::recv) but reads at most `max` bytes (0: a whole buffer), leaving
+    /// room in the buffer for bytes the caller will put in front (a partial TLS record).
+    pub fn recv_at_most(&mut self, fd: RawFd, max: u32, user_data: u64) {
+        let e = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), max)
+            .buf_group(self.bufs.rx.group())
             .build()
             .flags(squeue::Flags::BUFFER_SELECT)
             .user_data(user_data);
@@ -189,7 +206,7 @@ impl Ring {
     /// Send `buf[offset..len]`. The caller keeps `buf` (and does not recycle it) until this
     /// send's completion arrives; the `Buf` token being non-`Copy` makes that visible.
     pub fn send(&mut self, fd: RawFd, buf: &Buf, offset: u32, user_data: u64) {
-        debug_assert!(offset < buf.len());
+        assert!(offset < buf.len(), "send of an empty range");
         let ptr = self.bufs.ptr(buf).wrapping_add(offset as usize);
         let e = opcode::Send::new(types::Fd(fd), ptr, buf.len() - offset)
             .flags(libc::MSG_NOSIGNAL)

@@ -320,7 +320,7 @@ impl Worker {
             // at least keep the pool whole.
             tracing::error!(?op, "completion for a freed connection");
             if let Some(bid) = c.buffer_id() {
-                let buf = self.ring.bufs_mut().take(bid, 0);
+                let buf = self.ring.bufs_mut().take_rx(bid, 0);
                 self.ring.bufs_mut().recycle(buf);
             }
             return;

@@ -26,7 +26,7 @@ impl Worker {
     pub(super) fn on_recv(&mut self, key: Key, conn: &mut Conn, from: Side, c: Completion) {
         let buf = c
             .buffer_id()
-            .map(|bid| self.ring.bufs_mut().take(bid, c.result.max(0) as u32));
+            .map(|bid| self.ring.bufs_mut().take_rx(bid, c.result.max(0) as u32));
         if !matches!(conn.stage, Stage::Relaying(_)) {
             if let Some(buf) = buf {
                 self.ring.bufs_mut().recycle(buf);
@@ -121,7 +121,7 @@ impl Worker {
 
     /// Gives buffers that came back to directions that found the pool empty, oldest first.
     pub(super) fn resume_starved(&mut self) {
-        while self.ring.bufs().available() > 0 {
+        while self.ring.bufs().rx_available() > 0 {
             let Some((key, side)) = self.starved.pop_front() else {
                 return;
             };
