@@ -18,3 +18,4 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod proxy_protocol;
