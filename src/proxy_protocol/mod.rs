@@ -90,12 +90,19 @@ pub enum Command {
 }
 
 /// The original connection's endpoints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Addresses {
     /// Unknown or not IP (v1 `UNKNOWN`, v2 `AF_UNSPEC`, and every `LOCAL` header).
+    #[default]
     Unspec,
-    Tcp4 { source: SocketAddrV4, destination: SocketAddrV4 },
-    Tcp6 { source: SocketAddrV6, destination: SocketAddrV6 },
+    Tcp4 {
+        source: SocketAddrV4,
+        destination: SocketAddrV4,
+    },
+    Tcp6 {
+        source: SocketAddrV6,
+        destination: SocketAddrV6,
+    },
 }
 
 impl Addresses {
@@ -105,8 +112,14 @@ impl Addresses {
     /// dropped: the protocol cannot carry them.
     pub fn from_pair(source: SocketAddr, destination: SocketAddr) -> Self {
         match (source, destination) {
-            (SocketAddr::V4(s), SocketAddr::V4(d)) => Self::Tcp4 { source: s, destination: d },
-            (s, d) => Self::Tcp6 { source: mapped_v6(s), destination: mapped_v6(d) },
+            (SocketAddr::V4(s), SocketAddr::V4(d)) => Self::Tcp4 {
+                source: s,
+                destination: d,
+            },
+            (s, d) => Self::Tcp6 {
+                source: mapped_v6(s),
+                destination: mapped_v6(d),
+            },
         }
     }
 
@@ -150,7 +163,10 @@ pub struct ProxyHeader<'a> {
 pub enum Parsed<'a> {
     /// A whole header: the first `consumed` bytes of the input; the rest is
     /// the client's protocol (TLS or MQTT).
-    Complete { header: ProxyHeader<'a>, consumed: usize },
+    Complete {
+        header: ProxyHeader<'a>,
+        consumed: usize,
+    },
     /// Valid so far but cut short: call again once the buffer holds at least
     /// `at_least` bytes (a lower bound for v1, exact for v2 once the length is known).
     Incomplete { at_least: usize },
@@ -204,13 +220,37 @@ impl fmt::Display for EncodeError {
 
 impl std::error::Error for EncodeError {}
 
+/// Writes a parsed header back in its own version: for v2 the same command,
+/// addresses and TLVs in the same order (a CRC32C recomputed), for v1 the
+/// canonical line. `parse(encode_header(parse(x)))` gives the same header
+/// except for the CRC32C value, which changes if a `LOCAL` address block was
+/// dropped. Use it to forward a received header unchanged.
+pub fn encode_header(out: &mut [u8], header: &ProxyHeader<'_>) -> Result<usize, EncodeError> {
+    match header.version {
+        Version::V1 => encode_v1(out, &header.addresses),
+        Version::V2 => {
+            let mut w = V2Writer::new(out, header.command, &header.addresses)?;
+            for tlv in header.tlvs.iter() {
+                if tlv.kind == tlv_type::CRC32C {
+                    w.crc32c()?;
+                } else {
+                    w.tlv(tlv.kind, tlv.value)?;
+                }
+            }
+            w.finish()
+        }
+    }
+}
+
 /// Parses a PROXY header at the start of `buf`, v1 or v2 by its first bytes.
 ///
 /// Never panics and never allocates. Once the bytes cannot start a valid
 /// header it fails at once rather than waiting for more.
 pub fn parse(buf: &[u8]) -> Result<Parsed<'_>, ParseError> {
     match buf.first() {
-        None => Ok(Parsed::Incomplete { at_least: V1_MIN_LEN }),
+        None => Ok(Parsed::Incomplete {
+            at_least: V1_MIN_LEN,
+        }),
         Some(b'P') => v1::parse(buf),
         Some(b'\r') => v2::parse(buf),
         Some(_) => Err(ParseError::NotProxyProtocol),

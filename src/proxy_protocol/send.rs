@@ -59,9 +59,15 @@ impl V2Options {
         unique_id: false,
     };
     /// `send-proxy-v2-ssl`: plus the SSL TLV with the TLS version.
-    pub const SEND_PROXY_V2_SSL: Self = Self { ssl: true, ..Self::SEND_PROXY_V2 };
+    pub const SEND_PROXY_V2_SSL: Self = Self {
+        ssl: true,
+        ..Self::SEND_PROXY_V2
+    };
     /// `send-proxy-v2-ssl-cn`: plus the client certificate's CN.
-    pub const SEND_PROXY_V2_SSL_CN: Self = Self { cert_cn: true, ..Self::SEND_PROXY_V2_SSL };
+    pub const SEND_PROXY_V2_SSL_CN: Self = Self {
+        cert_cn: true,
+        ..Self::SEND_PROXY_V2_SSL
+    };
 
     /// Adds one `proxy-v2-options` keyword, spelled as in HAProxy; `None` if
     /// HAProxy does not know it either.
@@ -98,12 +104,6 @@ pub struct SendInfo<'a> {
     pub tls: Option<TlsInfo<'a>>,
 }
 
-impl Default for Addresses {
-    fn default() -> Self {
-        Self::Unspec
-    }
-}
-
 /// The client's TLS session, as HAProxy's `ssl_sock_get_*()` would report it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TlsInfo<'a> {
@@ -134,7 +134,11 @@ pub struct ClientCert<'a> {
 /// Writes the header HAProxy 3.2 would send for `options` and `info` into
 /// `out`, in one contiguous piece; returns its length. A buffer of
 /// [`super::V2_MAX_LEN`] bytes always suffices unless a value is over its limit.
-pub fn encode_v2(out: &mut [u8], options: &V2Options, info: &SendInfo<'_>) -> Result<usize, EncodeError> {
+pub fn encode_v2(
+    out: &mut [u8],
+    options: &V2Options,
+    info: &SendInfo<'_>,
+) -> Result<usize, EncodeError> {
     let command = match info.addresses {
         Addresses::Unspec => Command::Local,
         _ => Command::Proxy,
@@ -168,7 +172,11 @@ pub fn encode_v2(out: &mut [u8], options: &V2Options, info: &SendInfo<'_>) -> Re
     w.finish()
 }
 
-fn write_ssl(w: &mut V2Writer<'_>, options: &V2Options, tls: Option<&TlsInfo<'_>>) -> Result<(), EncodeError> {
+fn write_ssl(
+    w: &mut V2Writer<'_>,
+    options: &V2Options,
+    tls: Option<&TlsInfo<'_>>,
+) -> Result<(), EncodeError> {
     let Some(tls) = tls else {
         w.ssl_begin(0, 0)?;
         return w.ssl_end();
@@ -187,7 +195,10 @@ fn write_ssl(w: &mut V2Writer<'_>, options: &V2Options, tls: Option<&TlsInfo<'_>
         w.tlv(tlv_type::SSL_VERSION, version.as_bytes())?;
     }
     if options.cert_cn {
-        let cn = tls.client_cert.and_then(|c| c.common_name).filter(|cn| !cn.is_empty());
+        let cn = tls
+            .client_cert
+            .and_then(|c| c.common_name)
+            .filter(|cn| !cn.is_empty());
         if let Some(cn) = cn {
             w.tlv(tlv_type::SSL_CN, cn)?;
         }

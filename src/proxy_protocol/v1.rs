@@ -6,8 +6,8 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
 
 use super::wire::Writer;
 use super::{
-    Addresses, Command, EncodeError, ParseError, Parsed, ProxyHeader, Tlvs, V1_MAX_LEN,
-    V1_MIN_LEN, Version,
+    Addresses, Command, EncodeError, ParseError, Parsed, ProxyHeader, Tlvs, V1_MAX_LEN, V1_MIN_LEN,
+    Version,
 };
 
 const PREFIX: &[u8] = b"PROXY ";
@@ -21,7 +21,10 @@ pub fn encode_v1(out: &mut [u8], addresses: &Addresses) -> Result<usize, EncodeE
     let mut w = Writer::new(out);
     match addresses {
         Addresses::Unspec => w.put(b"PROXY UNKNOWN\r\n")?,
-        Addresses::Tcp4 { source, destination } => {
+        Addresses::Tcp4 {
+            source,
+            destination,
+        } => {
             w.put(b"PROXY TCP4 ")?;
             write!(
                 w,
@@ -32,7 +35,10 @@ pub fn encode_v1(out: &mut [u8], addresses: &Addresses) -> Result<usize, EncodeE
                 destination.port()
             )?;
         }
-        Addresses::Tcp6 { source, destination } => {
+        Addresses::Tcp6 {
+            source,
+            destination,
+        } => {
             w.put(b"PROXY TCP6 ")?;
             write_ipv6_like_inet_ntop(&mut w, source.ip())?;
             w.put(b" ")?;
@@ -117,7 +123,9 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed<'_>, ParseError> {
             return Err(ParseError::TooLong);
         }
         reject_impossible_prefix(window.get(PREFIX.len()..).unwrap_or_default())?;
-        return Ok(Parsed::Incomplete { at_least: (buf.len() + 1).max(V1_MIN_LEN) });
+        return Ok(Parsed::Incomplete {
+            at_least: (buf.len() + 1).max(V1_MIN_LEN),
+        });
     };
     let line = window.get(..lf).unwrap_or_default();
     let Some(body) = line.strip_suffix(b"\r") else {
@@ -136,7 +144,10 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed<'_>, ParseError> {
         addresses,
         tlvs: Tlvs::EMPTY,
     };
-    Ok(Parsed::Complete { header, consumed: lf + 1 })
+    Ok(Parsed::Complete {
+        header,
+        consumed: lf + 1,
+    })
 }
 
 /// Fails early on a partial line that no more bytes could make valid, so a
@@ -150,13 +161,19 @@ fn reject_impossible_prefix(partial: &[u8]) -> Result<(), ParseError> {
         return Ok(());
     }
     if !could_be(b"TCP4 ") && !could_be(b"TCP6 ") {
-        return Err(ParseError::Invalid("v1 protocol is not TCP4, TCP6 or UNKNOWN"));
+        return Err(ParseError::Invalid(
+            "v1 protocol is not TCP4, TCP6 or UNKNOWN",
+        ));
     }
     let fields_ok = partial
         .iter()
         .skip(5)
         .all(|&b| b.is_ascii_hexdigit() || matches!(b, b'.' | b':' | b' ' | b'\r'));
-    if fields_ok { Ok(()) } else { Err(ParseError::Invalid("v1 line has a bad character")) }
+    if fields_ok {
+        Ok(())
+    } else {
+        Err(ParseError::Invalid("v1 line has a bad character"))
+    }
 }
 
 fn parse_body(body: &[u8]) -> Result<Addresses, ParseError> {
@@ -165,7 +182,9 @@ fn parse_body(body: &[u8]) -> Result<Addresses, ParseError> {
         return if rest.is_empty() || rest.starts_with(b" ") {
             Ok(Addresses::Unspec)
         } else {
-            Err(ParseError::Invalid("v1 protocol is not TCP4, TCP6 or UNKNOWN"))
+            Err(ParseError::Invalid(
+                "v1 protocol is not TCP4, TCP6 or UNKNOWN",
+            ))
         };
     }
     let (is_v6, fields) = if let Some(rest) = body.strip_prefix(b"TCP4 ") {
@@ -173,24 +192,38 @@ fn parse_body(body: &[u8]) -> Result<Addresses, ParseError> {
     } else if let Some(rest) = body.strip_prefix(b"TCP6 ") {
         (true, rest)
     } else {
-        return Err(ParseError::Invalid("v1 protocol is not TCP4, TCP6 or UNKNOWN"));
+        return Err(ParseError::Invalid(
+            "v1 protocol is not TCP4, TCP6 or UNKNOWN",
+        ));
     };
     // Exactly one space between fields: an empty field from a double space fails below.
     let mut parts = fields.split(|&b| b == b' ');
-    let (Some(src), Some(dst), Some(sport), Some(dport), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return Err(ParseError::Invalid("v1 line does not have four address fields"));
+    let (Some(src), Some(dst), Some(sport), Some(dport), None) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return Err(ParseError::Invalid(
+            "v1 line does not have four address fields",
+        ));
     };
     let (sport, dport) = (parse_port(sport)?, parse_port(dport)?);
     if is_v6 {
         let source = SocketAddrV6::new(parse_ip::<Ipv6Addr>(src)?, sport, 0, 0);
         let destination = SocketAddrV6::new(parse_ip::<Ipv6Addr>(dst)?, dport, 0, 0);
-        Ok(Addresses::Tcp6 { source, destination })
+        Ok(Addresses::Tcp6 {
+            source,
+            destination,
+        })
     } else {
         let source = SocketAddrV4::new(parse_ip::<Ipv4Addr>(src)?, sport);
         let destination = SocketAddrV4::new(parse_ip::<Ipv4Addr>(dst)?, dport);
-        Ok(Addresses::Tcp4 { source, destination })
+        Ok(Addresses::Tcp4 {
+            source,
+            destination,
+        })
     }
 }
 
@@ -200,7 +233,9 @@ fn parse_ip<T: core::str::FromStr>(field: &[u8]) -> Result<T, ParseError> {
     core::str::from_utf8(field)
         .ok()
         .and_then(|s| s.parse().ok())
-        .ok_or(ParseError::Invalid("v1 address is not valid for its family"))
+        .ok_or(ParseError::Invalid(
+            "v1 address is not valid for its family",
+        ))
 }
 
 /// A port: decimal 0..=65535, no sign, no leading zero (stricter than HAProxy,
@@ -214,6 +249,8 @@ fn parse_port(field: &[u8]) -> Result<u16, ParseError> {
     if !ok_shape {
         return Err(BAD);
     }
-    let value = field.iter().fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
+    let value = field
+        .iter()
+        .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'));
     u16::try_from(value).map_err(|_| BAD)
 }

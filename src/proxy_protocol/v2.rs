@@ -66,20 +66,32 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed<'_>, ParseError> {
     }
     // Check each fixed byte as soon as it arrives, to refuse garbage early.
     let command = match buf.get(12) {
-        None => return Ok(Parsed::Incomplete { at_least: V2_FIXED_LEN }),
+        None => {
+            return Ok(Parsed::Incomplete {
+                at_least: V2_FIXED_LEN,
+            });
+        }
         Some(&ver_cmd) => command_of(ver_cmd)?,
     };
     let fam = match buf.get(13) {
-        None => return Ok(Parsed::Incomplete { at_least: V2_FIXED_LEN }),
+        None => {
+            return Ok(Parsed::Incomplete {
+                at_least: V2_FIXED_LEN,
+            });
+        }
         Some(&fam) => fam,
     };
     if command == Command::Proxy && !matches!(fam, FAM_UNSPEC | FAM_TCP4 | FAM_TCP6) {
-        return Err(ParseError::Invalid("v2 family/transport is not TCP over IPv4/IPv6 or UNSPEC"));
+        return Err(ParseError::Invalid(
+            "v2 family/transport is not TCP over IPv4/IPv6 or UNSPEC",
+        ));
     }
     let mut r = Reader::new(buf);
     let fixed = r.take(V2_FIXED_LEN);
     let Some(len_bytes) = fixed.and_then(|f| f.get(14..16)) else {
-        return Ok(Parsed::Incomplete { at_least: V2_FIXED_LEN });
+        return Ok(Parsed::Incomplete {
+            at_least: V2_FIXED_LEN,
+        });
     };
     let body_len = usize::from(u16::from_be_bytes([len_bytes[0], len_bytes[1]]));
     let total = V2_FIXED_LEN + body_len;
@@ -111,8 +123,16 @@ pub(super) fn parse(buf: &[u8]) -> Result<Parsed<'_>, ParseError> {
     };
     let tlv_offset = total - body_remaining(&body);
     let tlvs = Tlvs::validate(body.all(), header_bytes, tlv_offset)?;
-    let header = ProxyHeader { version: Version::V2, command, addresses, tlvs };
-    Ok(Parsed::Complete { header, consumed: total })
+    let header = ProxyHeader {
+        version: Version::V2,
+        command,
+        addresses,
+        tlvs,
+    };
+    Ok(Parsed::Complete {
+        header,
+        consumed: total,
+    })
 }
 
 fn body_remaining(body: &Reader<'_>) -> usize {
@@ -285,8 +305,9 @@ fn read_tlv<'a>(r: &mut Reader<'a>) -> Result<Tlv<'a>, ParseError> {
 /// The spec: the checksum covers the whole header with the checksum field
 /// read as zeroes. We feed the zeroes in rather than mutate the input.
 fn check_crc32c(value: &[u8], header: &[u8], value_at: usize) -> Result<(), ParseError> {
-    let stored: [u8; 4] =
-        value.try_into().map_err(|_| ParseError::Invalid("v2 CRC32C TLV is not 4 bytes"))?;
+    let stored: [u8; 4] = value
+        .try_into()
+        .map_err(|_| ParseError::Invalid("v2 CRC32C TLV is not 4 bytes"))?;
     let (Some(before), Some(after)) = (header.get(..value_at), header.get(value_at + 4..)) else {
         return Err(ParseError::Invalid("v2 CRC32C TLV outside the header"));
     };
@@ -324,7 +345,11 @@ impl<'a> SslTlv<'a> {
         while !s.is_empty() {
             read_tlv(&mut s)?;
         }
-        Ok(Self { client, verify, sub_tlvs: Tlvs(subs) })
+        Ok(Self {
+            client,
+            verify,
+            sub_tlvs: Tlvs(subs),
+        })
     }
 
     pub fn version(&self) -> Option<&'a [u8]> {
@@ -371,11 +396,20 @@ pub struct V2Writer<'a> {
 impl<'a> V2Writer<'a> {
     /// Starts a header. `Local` or `Unspec` addresses give an `AF_UNSPEC`
     /// family and no address block, as HAProxy does (`PP2_HDR_LEN_UNSPEC`).
-    pub fn new(out: &'a mut [u8], command: Command, addresses: &Addresses) -> Result<Self, EncodeError> {
+    pub fn new(
+        out: &'a mut [u8],
+        command: Command,
+        addresses: &Addresses,
+    ) -> Result<Self, EncodeError> {
         let capped = out.len() > V2_MAX_LEN;
         let limit = out.len().min(V2_MAX_LEN);
         let out = out.get_mut(..limit).unwrap_or_default();
-        let mut this = Self { w: Writer::new(out), capped, crc_value_at: None, ssl_start: None };
+        let mut this = Self {
+            w: Writer::new(out),
+            capped,
+            crc_value_at: None,
+            ssl_start: None,
+        };
         let cmd = match command {
             Command::Local => CMD_LOCAL,
             Command::Proxy => CMD_PROXY,
@@ -385,16 +419,28 @@ impl<'a> V2Writer<'a> {
         Ok(this)
     }
 
-    fn start(&mut self, ver_cmd: u8, command: Command, addresses: &Addresses) -> Result<(), EncodeError> {
+    fn start(
+        &mut self,
+        ver_cmd: u8,
+        command: Command,
+        addresses: &Addresses,
+    ) -> Result<(), EncodeError> {
         self.w.put(&V2_SIGNATURE)?;
         self.w.put_u8(ver_cmd)?;
-        let addresses = if command == Command::Local { &Addresses::Unspec } else { addresses };
+        let addresses = if command == Command::Local {
+            &Addresses::Unspec
+        } else {
+            addresses
+        };
         match addresses {
             Addresses::Unspec => {
                 self.w.put_u8(FAM_UNSPEC)?;
                 self.w.put_u16(0)?;
             }
-            Addresses::Tcp4 { source, destination } => {
+            Addresses::Tcp4 {
+                source,
+                destination,
+            } => {
                 self.w.put_u8(FAM_TCP4)?;
                 self.w.put_u16(0)?;
                 self.w.put(&source.ip().octets())?;
@@ -402,7 +448,10 @@ impl<'a> V2Writer<'a> {
                 self.w.put_u16(source.port())?;
                 self.w.put_u16(destination.port())?;
             }
-            Addresses::Tcp6 { source, destination } => {
+            Addresses::Tcp6 {
+                source,
+                destination,
+            } => {
                 self.w.put_u8(FAM_TCP6)?;
                 self.w.put_u16(0)?;
                 self.w.put(&source.ip().octets())?;
@@ -424,7 +473,11 @@ impl<'a> V2Writer<'a> {
     /// Appends one TLV; inside [`Self::ssl_begin`]..[`Self::ssl_end`] it is a sub-TLV.
     pub fn tlv(&mut self, kind: u8, value: &[u8]) -> Result<(), EncodeError> {
         let len = u16::try_from(value.len()).map_err(|_| EncodeError::ValueTooLong("TLV"))?;
-        let result = self.w.put_u8(kind).and_then(|()| self.w.put_u16(len)).and_then(|()| self.w.put(value));
+        let result = self
+            .w
+            .put_u8(kind)
+            .and_then(|()| self.w.put_u16(len))
+            .and_then(|()| self.w.put(value));
         result.map_err(|e| self.map_err(e))
     }
 
@@ -462,7 +515,8 @@ impl<'a> V2Writer<'a> {
     pub fn finish(mut self) -> Result<usize, EncodeError> {
         self.ssl_end()?;
         let total = self.w.len();
-        let body_len = u16::try_from(total - V2_FIXED_LEN).map_err(|_| EncodeError::HeaderTooLong)?;
+        let body_len =
+            u16::try_from(total - V2_FIXED_LEN).map_err(|_| EncodeError::HeaderTooLong)?;
         self.w.patch(14, &body_len.to_be_bytes())?;
         if let Some(at) = self.crc_value_at {
             let crc = super::crc32c(self.w.written());

@@ -72,8 +72,14 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        let end = self.len.checked_add(bytes.len()).ok_or(EncodeError::BufferTooSmall)?;
-        let dst = self.buf.get_mut(self.len..end).ok_or(EncodeError::BufferTooSmall)?;
+        let end = self
+            .len
+            .checked_add(bytes.len())
+            .ok_or(EncodeError::BufferTooSmall)?;
+        let dst = self
+            .buf
+            .get_mut(self.len..end)
+            .ok_or(EncodeError::BufferTooSmall)?;
         dst.copy_from_slice(bytes);
         self.len = end;
         Ok(())
@@ -93,11 +99,16 @@ impl<'a> Writer<'a> {
 
     /// Overwrites bytes already written at `at` (a length or checksum field).
     pub(crate) fn patch(&mut self, at: usize, bytes: &[u8]) -> Result<(), EncodeError> {
-        let end = at.checked_add(bytes.len()).ok_or(EncodeError::BufferTooSmall)?;
+        let end = at
+            .checked_add(bytes.len())
+            .ok_or(EncodeError::BufferTooSmall)?;
         if end > self.len {
             return Err(EncodeError::BufferTooSmall);
         }
-        let dst = self.buf.get_mut(at..end).ok_or(EncodeError::BufferTooSmall)?;
+        let dst = self
+            .buf
+            .get_mut(at..end)
+            .ok_or(EncodeError::BufferTooSmall)?;
         dst.copy_from_slice(bytes);
         Ok(())
     }
