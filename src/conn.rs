@@ -2,16 +2,18 @@
 //! the access log reports.
 //!
 //! ```text
-//! accept ──► Connecting ──► Relaying ──► Closing ──► (slot freed, access log)
-//!               │  ▲ next server on refusal/timeout        ▲
-//!               └──┴──────────────── any failure ─────────┘
+//! accept ─► ProxyIn ─► ClientHello ─► Handshake ─► Connecting ─► Relaying ─► Closing ─► freed
+//!           (accept_   (TLS: route    (terminate)   │ ▲ next server            ▲   + access log
+//!            proxy)     by SNI)                     └─┘ on refusal/timeout     │
+//!              └────────────┴─────────────┴──────────────┴──── any failure ─────┘
 //! ```
-//! Later stages slot in before `Connecting`: reading a PROXY header from a load balancer,
-//! the TLS handshake / ClientHello, and the route lookup that picks the backend.
+//! Each ingress stage is skipped when the listener doesn't need it: a plain listener goes
+//! straight to `Connecting`, a pass-through listener from `ClientHello` to `Connecting`.
 
 use std::fmt;
 
 use crate::relay::Relay;
+use crate::tls::TlsSession;
 
 /// Which socket of a proxied connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,8 +47,14 @@ pub enum Termination {
     ClientClosed,
     /// Both directions finished; the server sent FIN first.
     ServerClosed,
+    /// The client closed before its connection reached a backend (during PROXY-in,
+    /// ClientHello or the TLS handshake).
+    ClientAborted,
     ClientIdleTimeout,
     ServerIdleTimeout,
+    /// PROXY header, ClientHello and TLS handshake together took longer than
+    /// `timeouts.handshake`.
+    HandshakeTimeout,
     /// The last server tried did not answer within `connect_timeout`.
     ConnectTimeout,
     /// The last server tried refused the connection.
@@ -57,6 +65,14 @@ pub enum Termination {
     Shutdown,
     /// The listener's `max_connections` was reached; closed right after accept.
     LimitReached,
+    /// `accept_proxy` listener: the peer is not in `trusted_proxies`.
+    ProxyUntrusted,
+    /// `accept_proxy` listener: the PROXY header was malformed, truncated or too long.
+    ProxyInvalid,
+    /// The client's SNI matched no route and the listener has no `default_route`.
+    NoRoute,
+    /// A TLS failure, with the TLS layer's keyword (`tls_not_tls`, `tls_bad_client_cert`, ...).
+    Tls(&'static str),
     /// The peer reset the connection (ECONNRESET/EPIPE).
     Reset(Side),
     /// The peer became unreachable (ETIMEDOUT from TCP retransmissions, host unreachable).
@@ -72,13 +88,19 @@ impl fmt::Display for Termination {
         match self {
             Termination::ClientClosed => f.write_str("client_closed"),
             Termination::ServerClosed => f.write_str("server_closed"),
+            Termination::ClientAborted => f.write_str("client_aborted"),
             Termination::ClientIdleTimeout => f.write_str("client_idle_timeout"),
             Termination::ServerIdleTimeout => f.write_str("server_idle_timeout"),
+            Termination::HandshakeTimeout => f.write_str("handshake_timeout"),
             Termination::ConnectTimeout => f.write_str("connect_timeout"),
             Termination::ConnectRefused => f.write_str("connect_refused"),
             Termination::ConnectError => f.write_str("error:connect"),
             Termination::Shutdown => f.write_str("shutdown"),
             Termination::LimitReached => f.write_str("limit_reached"),
+            Termination::ProxyUntrusted => f.write_str("proxy_untrusted"),
+            Termination::ProxyInvalid => f.write_str("proxy_invalid"),
+            Termination::NoRoute => f.write_str("no_route"),
+            Termination::Tls(keyword) => f.write_str(keyword),
             Termination::Reset(side) => write!(f, "error:{}_reset", side.as_str()),
             Termination::Unreachable(side) => write!(f, "error:{}_unreachable", side.as_str()),
             Termination::Io(side) => write!(f, "error:{}_io", side.as_str()),
@@ -87,29 +109,64 @@ impl fmt::Display for Termination {
     }
 }
 
+/// A TLS handshake in progress (terminate listeners).
+pub struct Handshake<B> {
+    pub session: TlsSession,
+    /// Bytes the session left unconsumed; presented again with the next read.
+    pub held: Vec<u8>,
+    /// What the session wrote for the client and is not yet handed to a send.
+    pub outgoing: Vec<u8>,
+    /// Where in `outgoing` the next send starts.
+    pub outgoing_sent: usize,
+    /// The send in flight, with a copy of (part of) `outgoing`.
+    pub sending: Option<B>,
+    /// Application data that arrived with the client's last handshake flight, for the broker.
+    pub early: Vec<u8>,
+}
+
 /// Where a connection is in its life. Transitions consume the previous stage.
-#[derive(Debug)]
 pub enum Stage<B> {
+    /// `accept_proxy`: reading the load balancer's PROXY header. Bytes so far.
+    ProxyIn { pending: Vec<u8> },
+    /// TLS listeners: reading the ClientHello, to route by its SNI. Bytes so far (replayed
+    /// unchanged to a pass-through backend, or fed to the TLS session).
+    ClientHello { pending: Vec<u8> },
+    /// Terminate listeners: the TLS handshake with the route's certificate.
+    Handshake(Box<Handshake<B>>),
     /// Connecting to server number `server` of the backend; `attempt` counts servers tried.
     Connecting {
         attempt: u16,
         server: u16,
         /// Why the previous attempt failed, reported if no server is left.
         last_failure: Option<Termination>,
+        /// Bytes for the server before anything relayed: the PROXY header, then bytes
+        /// already read from the client (a replayed ClientHello, early application data).
+        prelude: Option<B>,
     },
     /// Bytes flow both ways.
     Relaying(Relay<B>),
     /// Waiting for in-flight operations to complete before the fds are closed.
     Closing {
         cause: Termination,
+        since_ms: u64,
         /// The relay, if there was one, for its byte counts and any buffer a send still holds.
         relay: Option<Relay<B>>,
+        /// A buffer a send still reads from (a handshake flight, an alert).
+        sending: Option<B>,
     },
 }
 
 impl<B> Stage<B> {
     pub fn is_closing(&self) -> bool {
         matches!(self, Stage::Closing { .. })
+    }
+
+    /// Before a backend is involved: the client's bytes are ours to read.
+    pub fn is_ingress(&self) -> bool {
+        matches!(
+            self,
+            Stage::ProxyIn { .. } | Stage::ClientHello { .. } | Stage::Handshake(_)
+        )
     }
 }
 
@@ -136,6 +193,12 @@ mod tests {
             ),
             (Termination::Io(Side::Server), "error:server_io"),
             (Termination::Internal, "error:internal"),
+            (Termination::ClientAborted, "client_aborted"),
+            (Termination::HandshakeTimeout, "handshake_timeout"),
+            (Termination::ProxyUntrusted, "proxy_untrusted"),
+            (Termination::ProxyInvalid, "proxy_invalid"),
+            (Termination::NoRoute, "no_route"),
+            (Termination::Tls("tls_bad_client_cert"), "tls_bad_client_cert"),
         ];
         for (t, keyword) in cases {
             assert_eq!(t.to_string(), keyword);

@@ -20,6 +20,7 @@
 pub mod access_log;
 pub mod config;
 pub mod conn;
+pub mod proxy_out;
 pub mod proxy_protocol;
 pub mod relay;
 pub mod runtime;

@@ -103,6 +103,14 @@ impl<B: RelayBuf> Half<B> {
         Step::Recv
     }
 
+    /// Starts with bytes to send before anything is read (the prelude: a PROXY header, a
+    /// replayed ClientHello, early data). Only valid when idle; `buf` must not be empty.
+    pub fn start_with(&mut self, buf: B) -> Step<B> {
+        debug_assert!(matches!(self.state, HalfState::Idle) && buf.len() > 0);
+        self.state = HalfState::Sending { buf, sent: 0 };
+        Step::Send { offset: 0 }
+    }
+
     pub fn on_recv(&mut self, received: Received<B>) -> Step<B> {
         debug_assert!(matches!(self.state, HalfState::Receiving));
         match received {
@@ -288,6 +296,15 @@ mod tests {
         assert_eq!(half.sending(), Some(&TestBuf(100)));
         assert_eq!(half.on_send(100), Step::RecycleThenRecv(TestBuf(100)));
         assert_eq!(half.delivered(), 100);
+    }
+
+    #[test]
+    fn a_prelude_is_sent_before_the_first_recv() {
+        let mut half = Half::<TestBuf>::new();
+        assert_eq!(half.start_with(TestBuf(28)), Step::Send { offset: 0 });
+        assert_eq!(half.on_send(28), Step::RecycleThenRecv(TestBuf(28)));
+        assert_eq!(half.on_recv(Received::Eof), Step::ShutdownDestination);
+        assert_eq!(half.delivered(), 28);
     }
 
     #[test]

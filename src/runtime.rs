@@ -162,7 +162,10 @@ fn wait_for_shutdown(shared: &Shared, handles: &[WorkerHandle]) {
             return;
         }
         let Some(signal) = signals::wait_shutdown_signal(SIGNAL_POLL) else {
-            if handles.iter().any(|h| h.thread.is_finished()) {
+            // During a drain, workers finish one by one as their connections close; only a
+            // worker that stops on its own before any drain has failed.
+            let draining = shared.draining.load(Ordering::Acquire);
+            if !draining && handles.iter().any(|h| h.thread.is_finished()) {
                 // A worker died on its own (it logged why): take the others down too.
                 shared.hard_stop.store(true, Ordering::Release);
                 shared.draining.store(true, Ordering::Release);

@@ -1,5 +1,5 @@
-//! The per-worker buffer pools: the receive pool is an io_uring provided-buffer ring
-//! (5.19+); the transmit pool (`tx_pool.rs`) holds bytes we produce.
+//! The per-worker buffers: the receive pool is an io_uring provided-buffer ring (5.19+);
+//! transmit buffers are reused vectors for bytes the proxy produces.
 //!
 //! A `recv` names the pool instead of a buffer; the kernel takes a buffer only when data
 //! arrives, so an idle connection holds none. The completion says which buffer it took; the
@@ -13,69 +13,87 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use io_uring::IoUring;
 use io_uring::types::BufRingEntry;
 
-use super::tx_pool::TxPool;
-
-/// Which pool a [`Buf`] came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PoolKind {
-    /// The provided-buffer ring: filled by a `recv` completion.
-    Rx,
-    /// The transmit pool: filled by us (encrypted records, PROXY headers, replayed bytes).
-    Tx,
-}
-
 /// A buffer owned by one holder. Not `Copy` or `Clone`: while it exists the kernel does not
-/// write into it (an Rx buffer is out of the ring; a Tx buffer is off the free list), and a
-/// send in flight from it only reads it. Give it back with [`Buffers::recycle`].
+/// write into it, and a send in flight from it only reads it. Give it back with
+/// [`Buffers::recycle`] once no operation uses it any more.
 #[derive(Debug)]
-pub struct Buf {
-    kind: PoolKind,
-    id: u32,
-    len: u32,
+pub struct Buf(Inner);
+
+#[derive(Debug)]
+enum Inner {
+    /// A provided-ring buffer a `recv` completion filled: out of the ring until recycled.
+    Rx { id: u16, len: u32 },
+    /// Bytes the proxy produced (encrypted records, handshake flights, PROXY headers,
+    /// replayed ClientHellos). The heap block does not move while the token holds it.
+    Tx(Vec<u8>),
 }
 
 impl Buf {
     /// Bytes of data in the buffer.
     pub fn len(&self) -> u32 {
-        self.len
+        match &self.0 {
+            Inner::Rx { len, .. } => *len,
+            Inner::Tx(v) => v.len() as u32,
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.len() == 0
     }
 
-    pub fn kind(&self) -> PoolKind {
-        self.kind
+    /// The bytes of a transmit buffer, to append to (before it is sent).
+    pub fn tx_mut(&mut self) -> Option<&mut Vec<u8>> {
+        match &mut self.0 {
+            Inner::Tx(v) => Some(v),
+            Inner::Rx { .. } => None,
+        }
     }
 }
 
-/// Both pools of a worker, owned by its ring (see `Ring`): the memory outlives every
-/// operation that points into it.
+/// Transmit vectors kept for reuse, so steady-state relaying does not allocate.
+const TX_FREE_LIST: usize = 1024;
+/// A transmit vector that grew past this is freed rather than kept.
+const TX_KEEP_CAPACITY: usize = 64 * 1024;
+
+/// Both pools of a worker, owned by its ring (see `Ring`).
 pub struct Buffers {
     pub(super) rx: BufRing,
-    pub(super) tx: TxPool,
+    tx_free: Vec<Vec<u8>>,
+    tx_capacity: usize,
 }
 
 impl Buffers {
+    pub(super) fn new(rx: BufRing, tx_capacity: usize) -> Buffers {
+        Buffers {
+            rx,
+            tx_free: Vec::new(),
+            tx_capacity,
+        }
+    }
+
     /// Takes ownership of ring buffer `bid` that a completion reported holding `len` bytes.
     /// Call exactly once per completion that carries a buffer id.
     pub fn take_rx(&mut self, bid: u16, len: u32) -> Buf {
         self.rx.take(bid, len)
     }
 
-    /// A transmit buffer with room for [`Buffers::tx_capacity`] bytes, length 0.
+    /// An empty transmit buffer with room for a receive buffer's worth of bytes plus TLS
+    /// overhead (it grows if more is appended).
     pub fn alloc_tx(&mut self) -> Buf {
-        let id = self.tx.alloc();
-        Buf {
-            kind: PoolKind::Tx,
-            id,
-            len: 0,
-        }
+        let v = self
+            .tx_free
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.tx_capacity));
+        Buf(Inner::Tx(v))
     }
 
-    /// Bytes a transmit buffer holds.
-    pub fn tx_capacity(&self) -> u32 {
-        self.tx.buf_size()
+    /// A transmit buffer holding a copy of `bytes`.
+    pub fn tx_from(&mut self, bytes: &[u8]) -> Buf {
+        let mut buf = self.alloc_tx();
+        if let Some(v) = buf.tx_mut() {
+            v.extend_from_slice(bytes);
+        }
+        buf
     }
 
     /// Size of one receive buffer.
@@ -88,48 +106,63 @@ impl Buffers {
         self.rx.available()
     }
 
+    /// Gives a buffer back: to the kernel's ring, or to the transmit free list.
     pub fn recycle(&mut self, buf: Buf) {
-        match buf.kind {
-            PoolKind::Rx => self.rx.recycle(buf),
-            PoolKind::Tx => self.tx.free(buf.id),
+        match buf.0 {
+            Inner::Rx { id, .. } => self.rx.recycle(id),
+            Inner::Tx(mut v) => {
+                if self.tx_free.len() < TX_FREE_LIST && v.capacity() <= TX_KEEP_CAPACITY {
+                    v.clear();
+                    self.tx_free.push(v);
+                }
+            }
         }
     }
 
     /// The data in `buf`.
     pub fn bytes<'a>(&'a self, buf: &'a Buf) -> &'a [u8] {
-        // SAFETY: `ptr` is inside the owning pool's memory, which lives as long as `self`;
-        // `buf` proves exclusive ownership of that region (no other token has the same id
-        // and the kernel only reads it), and len ≤ capacity.
-        unsafe { std::slice::from_raw_parts(self.ptr(buf), buf.len as usize) }
-    }
-
-    /// The whole capacity of `buf`, to write into (in-place decryption, encryption output,
-    /// headers). Set the data length afterwards with [`Buffers::set_len`].
-    pub fn space_mut<'a>(&'a self, buf: &'a mut Buf) -> &'a mut [u8] {
-        let cap = self.capacity(buf);
-        // SAFETY: as in `bytes`; `&mut Buf` is the only handle to this region, so the slice
-        // is unique. Two different tokens never overlap (distinct ids), which is why `self`
-        // can be shared while several buffers are borrowed at once.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr(buf) as *mut u8, cap as usize) }
-    }
-
-    pub fn set_len(&self, buf: &mut Buf, len: u32) {
-        assert!(len <= self.capacity(buf), "buffer length beyond capacity");
-        buf.len = len;
-    }
-
-    pub fn capacity(&self, buf: &Buf) -> u32 {
-        match buf.kind {
-            PoolKind::Rx => self.rx.buf_size(),
-            PoolKind::Tx => self.tx.buf_size(),
+        match &buf.0 {
+            Inner::Tx(v) => v,
+            Inner::Rx { id, len } => {
+                // SAFETY: the range is inside the ring's memory (id < count, len ≤ buf_size),
+                // which lives as long as `self`; the token proves the buffer is out of the
+                // ring, so the kernel is not writing it.
+                unsafe { std::slice::from_raw_parts(self.rx.ptr(*id), *len as usize) }
+            }
         }
     }
 
-    /// Start of `buf`'s memory (for `send`).
+    /// The whole capacity of a receive buffer, to work in place (TLS decryption, putting held
+    /// bytes in front of new ones). Set the data length afterwards with [`Buffers::set_rx_len`].
+    pub fn rx_space_mut<'a>(&'a self, buf: &'a mut Buf) -> &'a mut [u8] {
+        match &mut buf.0 {
+            Inner::Tx(v) => v,
+            Inner::Rx { id, .. } => {
+                // SAFETY: as in `bytes`; `&mut Buf` is the only handle to this region, and two
+                // tokens never share an id, so the slice is unique although `self` is shared.
+                unsafe {
+                    std::slice::from_raw_parts_mut(
+                        self.rx.ptr(*id) as *mut u8,
+                        self.rx.buf_size() as usize,
+                    )
+                }
+            }
+        }
+    }
+
+    /// Sets how many bytes of a receive buffer are data.
+    pub fn set_rx_len(&self, buf: &mut Buf, new_len: u32) {
+        if let Inner::Rx { len, .. } = &mut buf.0 {
+            assert!(new_len <= self.rx.buf_size(), "length beyond the buffer");
+            *len = new_len;
+        }
+    }
+
+    /// Start of `buf`'s data (for `send`).
     pub(super) fn ptr(&self, buf: &Buf) -> *const u8 {
-        match buf.kind {
-            PoolKind::Rx => self.rx.ptr(buf.id),
-            PoolKind::Tx => self.tx.ptr(buf.id),
+        match &buf.0 {
+            Inner::Rx { id, .. } => self.rx.ptr(*id),
+            Inner::Tx(v) => v.as_ptr(),
         }
     }
 }
@@ -203,21 +236,20 @@ impl BufRing {
     fn take(&mut self, bid: u16, len: u32) -> Buf {
         assert!(bid < self.count, "buffer id from the kernel out of range");
         self.available -= 1;
-        Buf {
-            kind: PoolKind::Rx,
-            id: bid as u32,
+        Buf(Inner::Rx {
+            id: bid,
             len: len.min(self.buf_size),
-        }
+        })
     }
 
     /// Returns a buffer to the kernel.
-    fn recycle(&mut self, buf: Buf) {
-        self.push_entry(buf.id as u16);
+    fn recycle(&mut self, id: u16) {
+        self.push_entry(id);
         self.publish_tail();
     }
 
     /// Start of buffer `id` in the pool memory.
-    fn ptr(&self, id: u32) -> *const u8 {
+    fn ptr(&self, id: u16) -> *const u8 {
         self.memory
             .ptr
             .wrapping_add(id as usize * self.buf_size as usize)
@@ -251,13 +283,13 @@ impl BufRing {
 }
 
 /// An anonymous private mapping, unmapped on drop.
-pub(super) struct Mmap {
-    pub(super) ptr: *mut u8,
+struct Mmap {
+    ptr: *mut u8,
     len: usize,
 }
 
 impl Mmap {
-    pub(super) fn anonymous(len: usize) -> io::Result<Mmap> {
+    fn anonymous(len: usize) -> io::Result<Mmap> {
         // SAFETY: a fresh anonymous mapping aliases nothing; failure is checked.
         let ptr = unsafe {
             libc::mmap(

@@ -6,5 +6,4 @@
 pub mod buf_ring;
 pub mod net;
 pub mod signals;
-pub mod tx_pool;
 pub mod uring;

@@ -98,6 +98,36 @@ fn sockaddr_to_std(
     }
 }
 
+/// The local address of a connected socket.
+pub fn local_addr_of(fd: RawFd) -> io::Result<SocketAddr> {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage is large enough for any socket address and len says so.
+    let rc = unsafe { libc::getsockname(fd, storage.as_mut_ptr().cast(), &mut len) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: zeroed storage is a valid sockaddr_storage, and getsockname filled `len` bytes.
+    let storage = unsafe { storage.assume_init() };
+    sockaddr_to_std(&storage, len)
+}
+
+/// One non-blocking send outside the ring, for a few bytes that need no completion (a
+/// close_notify before closing). Best effort: a full socket buffer or a reset peer just
+/// means the bytes are not sent.
+pub fn send_nonblocking(fd: RawFd, bytes: &[u8]) {
+    // SAFETY: bytes is a live slice; MSG_DONTWAIT keeps it from blocking, MSG_NOSIGNAL from
+    // raising SIGPIPE on a reset peer.
+    unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        );
+    }
+}
+
 /// Sends a FIN toward the peer (half-close); reading stays possible.
 pub fn shutdown_write(fd: RawFd) {
     // SAFETY: plain syscall on an fd we own; errors (ENOTCONN after a reset) are harmless

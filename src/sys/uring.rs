@@ -15,7 +15,6 @@ use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use socket2::SockAddr;
 
 use super::buf_ring::{Buf, BufRing, Buffers};
-use super::tx_pool::TxPool;
 
 /// Submission queue entries per ring. Each connection has at most four operations in flight
 /// (a recv and a send per direction) and completions are reaped every loop, so 4096 SQEs
@@ -93,10 +92,8 @@ impl Ring {
             configure(&mut builder);
             match builder.build(SQ_ENTRIES) {
                 Ok(uring) => {
-                    let bufs = Buffers {
-                        rx: BufRing::new(&uring, RELAY_BGID, relay_buffers, relay_buffer_size)?,
-                        tx: TxPool::new(relay_buffer_size + TX_HEADROOM),
-                    };
+                    let rx = BufRing::new(&uring, RELAY_BGID, relay_buffers, relay_buffer_size)?;
+                    let bufs = Buffers::new(rx, (relay_buffer_size + TX_HEADROOM) as usize);
                     return Ok(Ring {
                         uring,
                         bufs,
@@ -204,7 +201,9 @@ impl Ring {
     }
 
     /// Send `buf[offset..len]`. The caller keeps `buf` (and does not recycle it) until this
-    /// send's completion arrives; the `Buf` token being non-`Copy` makes that visible.
+    /// send's completion arrives; the `Buf` token being non-`Copy` makes that visible. (Were
+    /// a token dropped early, the kernel would only *read* stale memory: wrong bytes on the
+    /// wire, not memory unsafety in this process.)
     pub fn send(&mut self, fd: RawFd, buf: &Buf, offset: u32, user_data: u64) {
         assert!(offset < buf.len(), "send of an empty range");
         let ptr = self.bufs.ptr(buf).wrapping_add(offset as usize);

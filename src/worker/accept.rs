@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use super::{Conn, Op, Token, Worker};
 use crate::access_log::{CloseRecord, log_close};
+use crate::config::TlsMode;
 use crate::conn::{Stage, Termination};
 use crate::slab::Key;
 use crate::sys::net;
@@ -22,10 +23,9 @@ const ACCEPT_WARNING_INTERVAL_MS: u64 = 1_000;
 enum AcceptState {
     /// A multishot accept is in flight.
     Armed,
-    /// A cancel is in flight; when the accept's last completion arrives, close the socket
-    /// (shutdown) or pause (limit reached).
-    Cancelling { close: bool },
-    /// No accept in flight; the tick re-arms it after `until_ms` if below the limit.
+    /// A cancel is in flight; when the accept's last completion arrives, close the socket.
+    Cancelling,
+    /// No accept in flight (after an accept error); the tick re-arms it after `until_ms`.
     Paused { until_ms: u64 },
     /// The listening socket is closed.
     Closed,
@@ -83,12 +83,9 @@ impl Worker {
                 };
             }
             AcceptState::Armed => self.arm_accept(l),
-            AcceptState::Cancelling { close: true } => {
+            AcceptState::Cancelling => {
                 net::close(slot.fd);
                 slot.state = AcceptState::Closed;
-            }
-            AcceptState::Cancelling { close: false } => {
-                slot.state = AcceptState::Paused { until_ms: 0 };
             }
             AcceptState::Paused { .. } | AcceptState::Closed => {}
         }
@@ -135,22 +132,32 @@ impl Worker {
                 worker: self.id,
                 client,
                 listener: &listener.name,
-                backend: &self.shared.config.backends[listener.backend].name,
-                server: None,
-                bytes_in: 0,
-                bytes_out: 0,
-                duration: std::time::Duration::ZERO,
                 termination: Termination::LimitReached,
+                ..CloseRecord::default()
             });
-            self.stop_accepting(l, false);
             return;
         }
         // Small MQTT packets must not wait for Nagle; failure only costs latency.
         let _ = net::set_nodelay(fd);
-        let backend = listener.backend;
+        let stage = if listener.accept_proxy {
+            Stage::ProxyIn {
+                pending: Vec::new(),
+            }
+        } else if listener.tls != TlsMode::None {
+            Stage::ClientHello {
+                pending: Vec::new(),
+            }
+        } else {
+            Stage::Connecting {
+                attempt: 0,
+                server: 0,
+                last_failure: None,
+                prelude: None,
+            }
+        };
         let conn = Conn {
             listener: l as u16,
-            backend: backend as u16,
+            backend: listener.backend.map(|b| b as u16),
             client_fd: fd,
             server_fd: -1,
             client,
@@ -159,41 +166,50 @@ impl Worker {
             client_active_ms: self.now_ms,
             server_active_ms: self.now_ms,
             inflight: 0,
-            stage: Stage::Connecting {
-                attempt: 0,
-                server: 0,
-                last_failure: None,
-            },
+            stage,
+            meta: None,
+            tls: None,
         };
+        let trusted = !listener.accept_proxy
+            || listener
+                .trusted_proxies
+                .iter()
+                .any(|cidr| cidr.contains(client.ip()));
         let key = self.conns.insert(conn);
         let mut conn = self.conns.take(key).expect("just inserted");
-        self.start_connect(key, &mut conn);
+        // One timer entry per connection for its whole life (see `expire_timers`).
+        self.wheel.insert(self.now_ms + self.handshake_ms, key);
+        if !trusted {
+            tracing::warn!(worker = self.id, %client, listener = %listener.name, "PROXY header from an address not in trusted_proxies; closing");
+            self.begin_close(&mut conn, Termination::ProxyUntrusted);
+        } else if conn.stage.is_ingress() {
+            self.submit_ingress_recv(key, &mut conn);
+        } else {
+            self.start_connect(key, &mut conn, &[]);
+        }
         self.settle(key, conn);
     }
 
-    /// Stops the multishot accept: to close the socket (shutdown) or to pause (limit).
-    fn stop_accepting(&mut self, l: usize, close: bool) {
+    /// Stops accepting on listener `l` and closes its socket (shutdown).
+    fn close_listener(&mut self, l: usize) {
         let slot = &mut self.listeners[l];
         match slot.state {
             AcceptState::Armed => {
-                slot.state = AcceptState::Cancelling { close };
+                slot.state = AcceptState::Cancelling;
                 self.ring
                     .cancel_user_data(accept_token(l), Token::plain(Op::Cancel));
             }
-            AcceptState::Cancelling { .. } if close => {
-                slot.state = AcceptState::Cancelling { close };
-            }
-            AcceptState::Paused { .. } if close => {
+            AcceptState::Paused { .. } => {
                 net::close(slot.fd);
                 slot.state = AcceptState::Closed;
             }
-            _ => {}
+            AcceptState::Cancelling | AcceptState::Closed => {}
         }
     }
 
     pub(super) fn close_listeners(&mut self) {
         for l in 0..self.listeners.len() {
-            self.stop_accepting(l, true);
+            self.close_listener(l);
         }
     }
 
@@ -203,18 +219,15 @@ impl Worker {
             .all(|s| s.state == AcceptState::Closed)
     }
 
-    /// Re-arms listeners whose back-off is over and that are below their limit.
+    /// Re-arms listeners whose back-off is over.
     pub(super) fn resume_paused_listeners(&mut self) {
         if self.drain_deadline_ms.is_some() {
             return;
         }
         for l in 0..self.listeners.len() {
-            let AcceptState::Paused { until_ms } = self.listeners[l].state else {
-                continue;
-            };
-            let max = self.shared.config.listeners[l].max_connections;
-            let active = self.shared.active[l].0.load(Ordering::Relaxed);
-            if self.now_ms >= until_ms && active < max {
+            if let AcceptState::Paused { until_ms } = self.listeners[l].state
+                && self.now_ms >= until_ms
+            {
                 self.arm_accept(l);
             }
         }

@@ -23,13 +23,20 @@ impl Worker {
             _ => None,
         };
         conn.stage = Stage::Closing { cause, relay };
-        if conn.inflight > 0 {
+        self.cancel_in_flight(conn);
+    }
+
+    /// Cancels every operation in flight on the connection's sockets. A cancelled operation
+    /// still completes (with ECANCELED); the connection is finalized after the last one.
+    pub(super) fn cancel_in_flight(&mut self, conn: &mut Conn) {
+        if conn.inflight == 0 {
+            return;
+        }
+        self.ring
+            .cancel_fd(conn.client_fd, Token::plain(Op::Cancel));
+        if conn.server_fd >= 0 {
             self.ring
-                .cancel_fd(conn.client_fd, Token::plain(Op::Cancel));
-            if conn.server_fd >= 0 {
-                self.ring
-                    .cancel_fd(conn.server_fd, Token::plain(Op::Cancel));
-            }
+                .cancel_fd(conn.server_fd, Token::plain(Op::Cancel));
         }
     }
 
@@ -43,24 +50,52 @@ impl Worker {
         self.shared.active[conn.listener as usize]
             .0
             .fetch_sub(1, Ordering::Relaxed);
-        let Stage::Closing { cause, relay } = &conn.stage else {
+        let Stage::Closing { cause, relay, .. } = &conn.stage else {
             unreachable!("finalize outside the closing stage");
         };
         let (bytes_in, bytes_out) = relay.as_ref().map_or((0, 0), |r| r.bytes());
         let config = &self.shared.config;
-        let backend = &config.backends[conn.backend as usize];
+        let backend = conn.backend.map(|b| &config.backends[b as usize]);
+        let meta = conn.meta.as_deref();
         log_close(&CloseRecord {
             worker: self.id,
             client: conn.client,
+            proxied_by: meta.and_then(|m| m.proxied_by),
             listener: &config.listeners[conn.listener as usize].name,
-            backend: &backend.name,
-            server: conn.server.map(|s| backend.servers[s as usize]),
+            route: meta
+                .and_then(|m| m.route)
+                .map(|r| config.routes[r as usize].name.as_str()),
+            sni: meta.and_then(|m| m.sni.as_deref()),
+            backend: backend.map(|b| b.name.as_str()),
+            server: backend.zip(conn.server).map(|(b, s)| b.servers[s as usize]),
+            tls: meta.and_then(|m| m.tls.as_ref()),
+            proxy: meta.map_or("none", |m| m.proxy_sent),
             bytes_in,
             bytes_out,
             duration: Duration::from_millis(self.now_ms.saturating_sub(conn.started_ms)),
             termination: *cause,
         });
         self.conns.release(key);
+    }
+
+    /// Best effort: an encrypted close_notify to a userspace-TLS client, written straight to
+    /// the socket — it is tiny — unless another send to the client is in flight (bytes must
+    /// not interleave), in which case the client does without.
+    pub(super) fn send_close_notify(&mut self, conn: &mut Conn, client_send_in_flight: bool) {
+        let Some(tls) = conn.tls.as_mut() else {
+            return;
+        };
+        if client_send_in_flight {
+            return;
+        }
+        let mut out = std::mem::take(&mut self.scratch);
+        out.clear();
+        out.extend_from_slice(&tls.control);
+        tls.control.clear();
+        if tls.session.close_notify(&mut tls.held, &mut out).is_ok() && !out.is_empty() {
+            net::send_nonblocking(conn.client_fd, &out);
+        }
+        self.scratch = out;
     }
 
     /// Closes every connection (shutdown grace over, or a second signal).

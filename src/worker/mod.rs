@@ -5,11 +5,13 @@
 //!
 //! The loop: submit and wait for completions, dispatch each by the operation encoded in its
 //! `user_data` ([`Token`]), then hand freed buffers to directions that were waiting for one.
-//! Files in this module follow a connection: [`accept`] → [`upstream`] → [`relaying`] →
-//! [`close`].
+//! Files in this module follow a connection: [`accept`] → [`ingress`] (PROXY-in,
+//! ClientHello and route, TLS handshake) → [`upstream`] (connect, PROXY-out) → [`relaying`]
+//! → [`close`].
 
 mod accept;
 mod close;
+mod ingress;
 mod relaying;
 mod upstream;
 
@@ -151,13 +153,16 @@ fn send_op(to: Side) -> Op {
     }
 }
 
-/// One proxied connection, as the worker sees it.
+/// One proxied connection, as the worker sees it. Kept small: a plain connection relaying
+/// idle MQTT traffic needs only this; TLS and PROXY facts live in boxes allocated on demand.
 struct Conn {
     listener: u16,
-    backend: u16,
+    /// Chosen at accept (plain listeners) or by the route (TLS listeners).
+    backend: Option<u16>,
     client_fd: RawFd,
     /// -1 until a backend socket exists.
     server_fd: RawFd,
+    /// The client; behind a load balancer, the address its PROXY header named.
     client: SocketAddr,
     /// Index into the backend's servers of the server connected (or last tried).
     server: Option<u16>,
@@ -167,6 +172,41 @@ struct Conn {
     /// Ring operations whose completion has not arrived yet; fds close only at zero.
     inflight: u16,
     stage: Stage<Buf>,
+    /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses).
+    meta: Option<Box<Meta>>,
+    /// Userspace TLS while relaying (terminate listeners).
+    tls: Option<Box<TlsRelay>>,
+}
+
+/// What we learned about a connection beyond its addresses.
+#[derive(Default)]
+struct Meta {
+    /// The address the client connected to (ours, or the load balancer's frontend).
+    local: Option<SocketAddr>,
+    /// The load balancer that sent a PROXY header, when `accept_proxy` is on.
+    proxied_by: Option<SocketAddr>,
+    sni: Option<Box<str>>,
+    route: Option<u16>,
+    tls: Option<crate::tls::TlsInfo>,
+    /// The PROXY header sent to the backend (access-log name of the mode).
+    proxy_sent: &'static str,
+}
+
+/// A terminated TLS session while relaying.
+struct TlsRelay {
+    session: crate::tls::TlsSession,
+    /// Bytes the session left unconsumed (an incomplete record); rustls needs them presented
+    /// again on every call, so they live here rather than in a pool buffer.
+    held: Vec<u8>,
+    /// TLS bytes for the client that a read produced (e.g. a KeyUpdate answer); they go out
+    /// in front of the next encrypted data, which RFC 8446 §4.6.3 allows.
+    control: Vec<u8>,
+}
+
+impl Conn {
+    fn meta_mut(&mut self) -> &mut Meta {
+        self.meta.get_or_insert_with(Box::default)
+    }
 }
 
 impl Conn {
@@ -209,9 +249,12 @@ pub struct Worker {
     tick: DurationId,
     client_idle_ms: u64,
     server_idle_ms: u64,
+    handshake_ms: u64,
     drain_deadline_ms: Option<u64>,
     last_accept_warning_ms: Option<u64>,
     accepted: u64,
+    /// Reused for small TLS outputs written straight to a socket (close_notify).
+    scratch: Vec<u8>,
 }
 
 impl Worker {
@@ -242,6 +285,7 @@ impl Worker {
             ring,
             client_idle_ms: config.timeouts.client_idle.as_millis() as u64,
             server_idle_ms: config.timeouts.server_idle.as_millis() as u64,
+            handshake_ms: config.timeouts.handshake.as_millis() as u64,
             shared: init.shared,
             wake: init.wake,
             listeners,
@@ -255,6 +299,7 @@ impl Worker {
             drain_deadline_ms: None,
             last_accept_warning_ms: None,
             accepted: 0,
+            scratch: Vec::new(),
         })
     }
 
@@ -326,9 +371,12 @@ impl Worker {
             return;
         };
         conn.inflight -= 1;
+        let ingress = conn.stage.is_ingress();
         match op {
             Op::Connect => self.on_connect(key, &mut conn, c.result),
             Op::ConnectTimer => {}
+            Op::RecvClient if ingress => self.on_ingress_recv(key, &mut conn, c),
+            Op::SendClient if ingress => self.on_ingress_send(key, &mut conn, c.result),
             Op::RecvClient => self.on_recv(key, &mut conn, Side::Client, c),
             Op::RecvServer => self.on_recv(key, &mut conn, Side::Server, c),
             Op::SendClient => self.on_send(key, &mut conn, Side::Client, c.result),

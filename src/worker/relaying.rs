@@ -1,5 +1,7 @@
 //! Relaying: carries out the sans-IO relay's steps on the ring, tracks activity for the idle
-//! timeouts, and resumes directions that waited for a buffer.
+//! timeouts, resumes directions that waited for a buffer, and — for terminated TLS in
+//! userspace — decrypts client bytes in place in the pool buffer and encrypts server bytes
+//! into a transmit buffer.
 
 use super::{Conn, Token, Worker, recv_op, send_op};
 use crate::conn::{Side, Stage, Termination};
@@ -9,17 +11,26 @@ use crate::sys::buf_ring::Buf;
 use crate::sys::net;
 use crate::sys::uring::Completion;
 
+/// How long a closing connection may wait for its cancelled operations (and a last alert
+/// send to a client that stopped reading) before we cancel again.
+const CLOSE_LINGER_MS: u64 = 1_000;
+
 impl Worker {
     pub(super) fn start_relay(&mut self, key: Key, conn: &mut Conn) {
+        let prelude = match &mut conn.stage {
+            Stage::Connecting { prelude, .. } => prelude.take(),
+            _ => None,
+        };
         conn.stage = Stage::Relaying(Relay::new());
         conn.client_active_ms = self.now_ms;
         conn.server_active_ms = self.now_ms;
-        for side in [Side::Client, Side::Server] {
-            let step = relay_of(conn).half_from(side).resume();
-            self.apply(key, conn, side, step);
-        }
-        let deadline = self.idle_deadline(conn).0;
-        self.wheel.insert(deadline, key);
+        let upstream = match prelude {
+            Some(buf) => relay_of(conn).upstream.start_with(buf),
+            None => relay_of(conn).upstream.resume(),
+        };
+        self.apply(key, conn, Side::Client, upstream);
+        let downstream = relay_of(conn).downstream.resume();
+        self.apply(key, conn, Side::Server, downstream);
     }
 
     /// A recv on `from`'s socket completed.
@@ -35,7 +46,10 @@ impl Worker {
         }
         conn.touch(from, self.now_ms);
         let received = match (c.result, buf) {
-            (n, Some(buf)) if n > 0 => Received::Data(buf),
+            (n, Some(buf)) if n > 0 => match self.through_tls(key, conn, from, buf) {
+                Some(received) => received,
+                None => return,
+            },
             (n, buf) => {
                 if let Some(buf) = buf {
                     self.ring.bufs_mut().recycle(buf);
@@ -53,6 +67,69 @@ impl Worker {
         self.apply(key, conn, from, step);
     }
 
+    /// Userspace TLS: turns client ciphertext into plaintext (in place) and server plaintext
+    /// into ciphertext (in a transmit buffer). `None` when the read is fully handled here
+    /// (nothing to pass on yet, or the connection is closing).
+    fn through_tls(
+        &mut self,
+        key: Key,
+        conn: &mut Conn,
+        from: Side,
+        mut buf: Buf,
+    ) -> Option<Received<Buf>> {
+        let Some(tls) = conn.tls.as_mut() else {
+            return Some(Received::Data(buf));
+        };
+        let bufs = self.ring.bufs_mut();
+        let result = match from {
+            Side::Client => {
+                let (n, held) = (buf.len() as usize, tls.held.len());
+                let space = bufs.rx_space_mut(&mut buf);
+                // The recv left room for the held bytes (`submit_recv`); put them in front.
+                space.copy_within(..n, held);
+                space[..held].copy_from_slice(&tls.held);
+                let total = held + n;
+                let result = tls.session.read(&mut space[..total], &mut tls.control);
+                if let Ok(outcome) = &result {
+                    tls.held.clear();
+                    tls.held.extend_from_slice(&space[outcome.consumed..total]);
+                }
+                result.map(|outcome| {
+                    bufs.set_rx_len(&mut buf, outcome.plaintext as u32);
+                    outcome.peer_closed
+                })
+            }
+            Side::Server => {
+                let mut out = bufs.alloc_tx();
+                let v = out.tx_mut().expect("a transmit buffer");
+                v.extend_from_slice(&tls.control);
+                tls.control.clear();
+                let written = tls.session.write(&mut tls.held, bufs.bytes(&buf), v);
+                bufs.recycle(std::mem::replace(&mut buf, out));
+                written.map(|()| false)
+            }
+        };
+        match result {
+            Ok(peer_closed) if buf.is_empty() => {
+                self.ring.bufs_mut().recycle(buf);
+                if peer_closed {
+                    Some(Received::Eof)
+                } else {
+                    // Only records without application data (a ticket, a key update) arrived.
+                    self.submit_recv(key, conn, from);
+                    None
+                }
+            }
+            Ok(_) => Some(Received::Data(buf)),
+            Err(error) => {
+                self.ring.bufs_mut().recycle(buf);
+                tracing::debug!(worker = self.id, client = %conn.client, %error, "TLS error while relaying");
+                self.begin_close(conn, Termination::Tls(error.keyword()));
+                None
+            }
+        }
+    }
+
     /// A send to `to`'s socket completed.
     pub(super) fn on_send(&mut self, key: Key, conn: &mut Conn, to: Side, result: i32) {
         let source = to.other();
@@ -62,15 +139,18 @@ impl Worker {
                 conn.touch(to, self.now_ms);
                 self.apply(key, conn, source, step);
             }
-            Stage::Closing {
-                relay: Some(relay), ..
-            } => {
-                if result > 0 {
-                    // Count what the kernel took even though the send was interrupted.
-                    let _ = relay.half_from(source).on_send(result);
-                }
-                if let Some(buf) = relay.half_from(source).take_buf() {
+            Stage::Closing { relay, sending, .. } => {
+                // An alert or handshake flight sent while closing, or an interrupted relay send.
+                if let Some(buf) = sending.take() {
                     self.ring.bufs_mut().recycle(buf);
+                } else if let Some(relay) = relay {
+                    if result > 0 {
+                        // Count what the kernel took even though the send was interrupted.
+                        let _ = relay.half_from(source).on_send(result);
+                    }
+                    if let Some(buf) = relay.half_from(source).take_buf() {
+                        self.ring.bufs_mut().recycle(buf);
+                    }
                 }
             }
             _ => {}
@@ -97,6 +177,11 @@ impl Worker {
                 self.submit_recv(key, conn, source);
             }
             Step::ShutdownDestination => {
+                if destination == Side::Client {
+                    // The server finished: a TLS client gets close_notify before the FIN.
+                    // Nothing else is being sent to the client: this direction was reading.
+                    self.send_close_notify(conn, false);
+                }
                 net::shutdown_write(conn.fd(destination));
                 if let Some(cause) = relay_of(conn).on_fin(source) {
                     self.begin_close(conn, cause);
@@ -114,8 +199,18 @@ impl Worker {
     }
 
     fn submit_recv(&mut self, key: Key, conn: &mut Conn, from: Side) {
-        self.ring
-            .recv(conn.fd(from), Token::encode(recv_op(from), key));
+        let token = Token::encode(recv_op(from), key);
+        match (from, conn.tls.as_ref()) {
+            (Side::Client, Some(tls)) => {
+                // Leave room for the held bytes of an incomplete record in front of the new
+                // ones: decryption needs the whole record contiguous. The buffer size is
+                // validated to exceed the largest record, so room always remains.
+                let room = self.ring.bufs().rx_capacity() as usize - tls.held.len();
+                self.ring
+                    .recv_at_most(conn.client_fd, room as u32, token);
+            }
+            _ => self.ring.recv(conn.fd(from), token),
+        }
         conn.inflight += 1;
     }
 
@@ -128,28 +223,42 @@ impl Worker {
             let Some(mut conn) = self.conns.take(key) else {
                 continue;
             };
-            if let Stage::Relaying(relay) = &mut conn.stage
-                && relay.half_from(side).is_idle()
-            {
-                let step = relay.half_from(side).resume();
-                self.apply(key, &mut conn, side, step);
+            match &mut conn.stage {
+                Stage::Relaying(relay) if relay.half_from(side).is_idle() => {
+                    let step = relay.half_from(side).resume();
+                    self.apply(key, &mut conn, side, step);
+                }
+                stage if stage.is_ingress() => self.submit_ingress_recv(key, &mut conn),
+                _ => {}
             }
             self.settle(key, conn);
         }
     }
 
-    /// When the connection becomes idle-expired, and which side's timeout that is.
-    fn idle_deadline(&self, conn: &Conn) -> (u64, Termination) {
-        let client = conn.client_active_ms + self.client_idle_ms;
-        let server = conn.server_active_ms + self.server_idle_ms;
-        if client <= server {
-            (client, Termination::ClientIdleTimeout)
-        } else {
-            (server, Termination::ServerIdleTimeout)
+    /// When the connection's current deadline falls, and what it means then.
+    fn deadline(&self, conn: &Conn) -> (u64, Option<Termination>) {
+        match &conn.stage {
+            stage if stage.is_ingress() => (
+                conn.started_ms + self.handshake_ms,
+                Some(Termination::HandshakeTimeout),
+            ),
+            // Connect attempts carry their own linked timeouts; look again later.
+            Stage::Connecting { .. } => (self.now_ms + self.handshake_ms, None),
+            Stage::Closing { since_ms, .. } => (since_ms + CLOSE_LINGER_MS, None),
+            _ => {
+                let client = conn.client_active_ms + self.client_idle_ms;
+                let server = conn.server_active_ms + self.server_idle_ms;
+                if client <= server {
+                    (client, Some(Termination::ClientIdleTimeout))
+                } else {
+                    (server, Some(Termination::ServerIdleTimeout))
+                }
+            }
         }
     }
 
-    /// Fires due wheel entries: closes idle connections, re-files the others.
+    /// Fires due wheel entries: closes connections past their deadline, re-files the others.
+    /// Every connection has exactly one entry, made at accept and re-made here.
     pub(super) fn expire_timers(&mut self) {
         let mut due = Vec::new();
         self.wheel.expire(self.now_ms, &mut due);
@@ -157,14 +266,16 @@ impl Worker {
             let Some(mut conn) = self.conns.take(key) else {
                 continue;
             };
-            if matches!(conn.stage, Stage::Relaying(_)) {
-                let (deadline, cause) = self.idle_deadline(&conn);
-                if self.now_ms >= deadline {
-                    self.begin_close(&mut conn, cause);
-                } else {
-                    self.wheel.insert(deadline, key);
+            let (deadline, cause) = self.deadline(&conn);
+            if self.now_ms >= deadline {
+                match cause {
+                    Some(cause) => self.begin_close(&mut conn, cause),
+                    None if conn.stage.is_closing() => self.cancel_in_flight(&mut conn),
+                    None => {}
                 }
             }
+            let (deadline, _) = self.deadline(&conn);
+            self.wheel.insert(deadline.max(self.now_ms + 1), key);
             self.settle(key, conn);
         }
     }

@@ -1,10 +1,14 @@
 //! Upstream: pick a server of the connection's backend, connect through the ring with a
 //! linked timeout, and on refusal or timeout try the next server; when none is left, close
-//! the client with the last failure as the cause.
+//! the client with the last failure as the cause. Before the first attempt the prelude is
+//! built: the PROXY header for the backend (PROXY-out) followed by any bytes already read
+//! from the client, all in one buffer so the header goes out in one send.
 
 use super::{Conn, Op, Token, Worker};
 use crate::conn::{Stage, Termination};
+use crate::proxy_out;
 use crate::slab::Key;
+use crate::sys::buf_ring::Buf;
 use crate::sys::net;
 
 /// Why one connect attempt failed, from the connect's CQE result.
@@ -18,12 +22,66 @@ fn connect_failure(errno: i32) -> Termination {
 }
 
 impl Worker {
-    /// First attempt: servers are tried starting from this worker's round-robin position.
-    pub(super) fn start_connect(&mut self, key: Key, conn: &mut Conn) {
-        let slot = &mut self.backends[conn.backend as usize];
+    /// First attempt: builds the prelude, then tries servers starting from this worker's
+    /// round-robin position. `early` is what was read from the client already.
+    pub(super) fn start_connect(&mut self, key: Key, conn: &mut Conn, early: &[u8]) {
+        let Some(backend) = conn.backend else {
+            return self.begin_close(conn, Termination::Internal);
+        };
+        let prelude = match self.build_prelude(conn, backend as usize, early) {
+            Ok(prelude) => prelude,
+            Err(cause) => return self.begin_close(conn, cause),
+        };
+        conn.stage = Stage::Connecting {
+            attempt: 0,
+            server: 0,
+            last_failure: None,
+            prelude,
+        };
+        let slot = &mut self.backends[backend as usize];
         let first = slot.next % slot.targets.len();
         slot.next = slot.next.wrapping_add(1);
         self.connect_attempt(key, conn, 0, first, None);
+    }
+
+    /// The PROXY header (if the backend wants one) followed by `early`, in one buffer.
+    fn build_prelude(
+        &mut self,
+        conn: &mut Conn,
+        backend: usize,
+        early: &[u8],
+    ) -> Result<Option<Buf>, Termination> {
+        let mode = &self.shared.config.backends[backend].proxy_protocol;
+        let kind = proxy_out::kind(mode);
+        if conn.meta.is_some() || kind != "none" {
+            conn.meta_mut().proxy_sent = kind;
+        }
+        if kind == "none" && early.is_empty() {
+            return Ok(None);
+        }
+        let mut header = [0u8; proxy_out::MAX_HEADER_BYTES];
+        let header_len = if kind == "none" {
+            0
+        } else {
+            let local = self.local_addr(conn);
+            let meta = conn.meta.as_deref();
+            let view = proxy_out::ClientView {
+                client: conn.client,
+                local,
+                sni: meta.and_then(|m| m.sni.as_deref()),
+                tls: meta.and_then(|m| m.tls.as_ref()),
+            };
+            let mode = &self.shared.config.backends[backend].proxy_protocol;
+            proxy_out::encode(mode, &view, &mut header).map_err(|error| {
+                tracing::warn!(worker = self.id, client = %conn.client, ?error, "cannot encode the PROXY header");
+                Termination::Internal
+            })?
+        };
+        let mut buf = self.ring.bufs_mut().tx_from(&header[..header_len]);
+        if let Some(v) = buf.tx_mut() {
+            v.extend_from_slice(early);
+        }
+        Ok(Some(buf))
     }
 
     /// Tries server `server`, or the ones after it, until a connect is submitted or every
@@ -36,7 +94,8 @@ impl Worker {
         mut server: usize,
         mut last_failure: Option<Termination>,
     ) {
-        let backend = &self.shared.config.backends[conn.backend as usize];
+        let backend_index = conn.backend.unwrap_or_default() as usize;
+        let backend = &self.shared.config.backends[backend_index];
         let count = backend.servers.len();
         while attempt < count {
             let addr = backend.servers[server];
@@ -44,12 +103,16 @@ impl Worker {
                 Ok(fd) => {
                     conn.server_fd = fd;
                     conn.server = Some(server as u16);
-                    conn.stage = Stage::Connecting {
-                        attempt: attempt as u16,
-                        server: server as u16,
-                        last_failure,
-                    };
-                    let slot = &self.backends[conn.backend as usize];
+                    if let Stage::Connecting {
+                        attempt: a,
+                        server: s,
+                        last_failure: l,
+                        ..
+                    } = &mut conn.stage
+                    {
+                        (*a, *s, *l) = (attempt as u16, server as u16, last_failure);
+                    }
+                    let slot = &self.backends[backend_index];
                     self.ring.connect_with_timeout(
                         fd,
                         slot.targets[server],
@@ -85,7 +148,7 @@ impl Worker {
             return;
         }
         let failure = connect_failure(-result);
-        let backend = &self.shared.config.backends[conn.backend as usize];
+        let backend = &self.shared.config.backends[conn.backend.unwrap_or_default() as usize];
         tracing::debug!(
             worker = self.id,
             client = %conn.client,

@@ -1,0 +1,222 @@
+//! PROXY-out: what ringress tells a backend about the client, before any client byte — the
+//! header HAProxy's `send-proxy`, `send-proxy-v2`, `-v2-ssl` and `-v2-ssl-cn` would send for
+//! the same connection (byte-compared against HAProxy 3.2 captures in the tests below).
+
+use std::net::SocketAddr;
+
+use crate::config::ProxyProtocol;
+use crate::proxy_protocol::{self, Addresses, EncodeError, SendInfo};
+use crate::tls::{ClientCert, TlsInfo};
+
+/// The most bytes a header we send can take (HAProxy's own TLVs at their limits fit in about
+/// 1.1 KiB; the v2 codec caps every header at this).
+pub const MAX_HEADER_BYTES: usize = proxy_protocol::V2_MAX_LEN;
+
+/// The facts about one client connection that go into the header.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientView<'a> {
+    /// The client (or, behind a load balancer, the address its PROXY header named).
+    pub client: SocketAddr,
+    /// The address the client connected to (ours, or the load balancer's frontend).
+    pub local: SocketAddr,
+    /// The server name the client asked for.
+    pub sni: Option<&'a str>,
+    /// The terminated TLS session; `None` for plain and pass-through connections.
+    pub tls: Option<&'a TlsInfo>,
+}
+
+/// The access-log name of a PROXY mode.
+pub fn kind(mode: &ProxyProtocol) -> &'static str {
+    match mode {
+        ProxyProtocol::None => "none",
+        ProxyProtocol::V1 => "v1",
+        ProxyProtocol::V2(options) if options.cert_cn => "v2-ssl-cn",
+        ProxyProtocol::V2(options) if options.ssl => "v2-ssl",
+        ProxyProtocol::V2(_) => "v2",
+    }
+}
+
+/// Writes the header for `view` into `out` and returns its length (0 for no PROXY).
+pub fn encode(
+    mode: &ProxyProtocol,
+    view: &ClientView<'_>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let addresses = Addresses::from_pair(view.client, view.local);
+    match mode {
+        ProxyProtocol::None => Ok(0),
+        ProxyProtocol::V1 => proxy_protocol::encode_v1(out, &addresses),
+        ProxyProtocol::V2(options) => {
+            let tls = view.tls.map(|t| proxy_protocol::TlsInfo {
+                version: Some(t.version),
+                cipher: Some(t.cipher),
+                cert_sig_alg: None,
+                cert_key_alg: None,
+                client_cert: match &t.client_cert {
+                    ClientCert::None => None,
+                    ClientCert::Verified { cn } => Some(proxy_protocol::ClientCert {
+                        // rustls fails the handshake on a certificate it cannot verify, so a
+                        // certificate that got here verified: X509_V_OK.
+                        verify_result: 0,
+                        on_this_connection: true,
+                        common_name: cn.as_deref().map(str::as_bytes),
+                    }),
+                },
+            });
+            let info = SendInfo {
+                addresses,
+                alpn: view.tls.and_then(|t| t.alpn.as_deref()),
+                authority: view.sni.map(str::as_bytes),
+                unique_id: None,
+                tls,
+            };
+            proxy_protocol::encode_v2(out, options, &info)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy_protocol::V2Options;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/tests/peers/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path).unwrap();
+        let hex: String = text.split_whitespace().collect();
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    fn view(port: u16, local_port: u16) -> (SocketAddr, SocketAddr) {
+        (
+            SocketAddr::from(([127, 0, 0, 5], port)),
+            SocketAddr::from(([127, 0, 0, 1], local_port)),
+        )
+    }
+
+    fn tls_info(cn: Option<&str>) -> TlsInfo {
+        TlsInfo {
+            version: "TLSv1.3",
+            cipher: "TLS_AES_256_GCM_SHA384",
+            cipher_iana: "TLS13_AES_256_GCM_SHA384",
+            alpn: None,
+            sni: Some("test1.example.com".into()),
+            client_cert: match cn {
+                Some(cn) => ClientCert::Verified {
+                    cn: Some(cn.into()),
+                },
+                None => ClientCert::None,
+            },
+        }
+    }
+
+    fn encode_to_vec(mode: &ProxyProtocol, view: &ClientView<'_>) -> Vec<u8> {
+        let mut out = [0u8; MAX_HEADER_BYTES];
+        let n = encode(mode, view, &mut out).unwrap();
+        out[..n].to_vec()
+    }
+
+    #[test]
+    fn v1_matches_haproxy_send_proxy_byte_for_byte() {
+        let (client, local) = view(40001, 18850);
+        let v = ClientView {
+            client,
+            local,
+            sni: None,
+            tls: None,
+        };
+        assert_eq!(
+            encode_to_vec(&ProxyProtocol::V1, &v),
+            fixture("haproxy-send-proxy-v1.hex")
+        );
+    }
+
+    #[test]
+    fn v2_matches_haproxy_send_proxy_v2_byte_for_byte() {
+        let (client, local) = view(40002, 18851);
+        let v = ClientView {
+            client,
+            local,
+            sni: None,
+            tls: None,
+        };
+        assert_eq!(
+            encode_to_vec(&ProxyProtocol::V2(V2Options::SEND_PROXY_V2), &v),
+            fixture("haproxy-send-proxy-v2.hex")
+        );
+    }
+
+    #[test]
+    fn v2_ssl_matches_haproxy_byte_for_byte() {
+        let (client, local) = view(40003, 18852);
+        let info = tls_info(Some("device1"));
+        let v = ClientView {
+            client,
+            local,
+            sni: Some("test1.example.com"),
+            tls: Some(&info),
+        };
+        assert_eq!(
+            encode_to_vec(&ProxyProtocol::V2(V2Options::SEND_PROXY_V2_SSL), &v),
+            fixture("haproxy-send-proxy-v2-ssl.hex")
+        );
+    }
+
+    fn ssl_cn_cipher_authority() -> ProxyProtocol {
+        let options = V2Options::SEND_PROXY_V2_SSL_CN
+            .with_option("ssl-cipher")
+            .and_then(|o| o.with_option("authority"))
+            .unwrap();
+        ProxyProtocol::V2(options)
+    }
+
+    #[test]
+    fn v2_ssl_cn_with_cipher_and_authority_matches_haproxy_byte_for_byte() {
+        let (client, local) = view(40004, 18853);
+        let info = tls_info(Some("device1"));
+        let v = ClientView {
+            client,
+            local,
+            sni: Some("test1.example.com"),
+            tls: Some(&info),
+        };
+        assert_eq!(
+            encode_to_vec(&ssl_cn_cipher_authority(), &v),
+            fixture("haproxy-send-proxy-v2-ssl-cn.hex")
+        );
+    }
+
+    #[test]
+    fn v2_ssl_cn_without_a_client_certificate_matches_haproxy_byte_for_byte() {
+        let (client, local) = view(40005, 18854);
+        let info = tls_info(None);
+        let v = ClientView {
+            client,
+            local,
+            sni: Some("test1.example.com"),
+            tls: Some(&info),
+        };
+        assert_eq!(
+            encode_to_vec(&ssl_cn_cipher_authority(), &v),
+            fixture("haproxy-send-proxy-v2-ssl-cn-nocert.hex")
+        );
+    }
+
+    #[test]
+    fn kinds_name_the_haproxy_mode() {
+        assert_eq!(kind(&ProxyProtocol::None), "none");
+        assert_eq!(kind(&ProxyProtocol::V1), "v1");
+        assert_eq!(kind(&ProxyProtocol::V2(V2Options::SEND_PROXY_V2)), "v2");
+        assert_eq!(
+            kind(&ProxyProtocol::V2(V2Options::SEND_PROXY_V2_SSL)),
+            "v2-ssl"
+        );
+        assert_eq!(kind(&ssl_cn_cipher_authority()), "v2-ssl-cn");
+    }
+}

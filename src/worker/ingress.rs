@@ -1,0 +1,332 @@
+//! Ingress: everything read from the client before a backend is involved — the load
+//! balancer's PROXY header (`accept_proxy`), the ClientHello and the route it selects, and
+//! the TLS handshake (terminate listeners). Only the client socket is used here, one
+//! operation at a time, all under `timeouts.handshake`.
+//!
+//! Bytes read here are copied out of the pool buffer into a small per-connection `Vec`
+//! right away: ingress is short and bounded, and the pool buffer goes back at once.
+
+use std::net::SocketAddr;
+
+use super::{Conn, Op, Token, TlsRelay, Worker};
+use crate::config::TlsMode;
+use crate::conn::{Handshake, Side, Stage, Termination};
+use crate::proxy_protocol::{self, Command, Parsed};
+use crate::relay::failure_termination;
+use crate::slab::Key;
+use crate::sys::net;
+use crate::sys::uring::Completion;
+use crate::tls::client_hello::{self, Peek, alert_record};
+use crate::tls::{MAX_HELD_BYTES, TlsSession};
+
+/// The longest PROXY header accepted from a load balancer: v1 is at most 107 bytes, and the
+/// v2 codec caps headers (vendor TLVs included) at this.
+const MAX_PROXY_IN_BYTES: usize = proxy_protocol::V2_MAX_LEN;
+
+impl Worker {
+    pub(super) fn submit_ingress_recv(&mut self, key: Key, conn: &mut Conn) {
+        self.ring
+            .recv(conn.client_fd, Token::encode(Op::RecvClient, key));
+        conn.inflight += 1;
+    }
+
+    /// Bytes (or EOF, or an error) from the client during ingress.
+    pub(super) fn on_ingress_recv(&mut self, key: Key, conn: &mut Conn, c: Completion) {
+        let Some(bid) = c.buffer_id() else {
+            match c.result {
+                0 => self.begin_close(conn, Termination::ClientAborted),
+                n if -n == libc::ENOBUFS => self.starved.push_back((key, Side::Client)),
+                n => self.begin_close(conn, failure_termination(Side::Client, -n)),
+            }
+            return;
+        };
+        let buf = self.ring.bufs_mut().take_rx(bid, c.result.max(0) as u32);
+        conn.touch(Side::Client, self.now_ms);
+        if c.result <= 0 {
+            self.ring.bufs_mut().recycle(buf);
+            let cause = match c.result {
+                0 => Termination::ClientAborted,
+                n => failure_termination(Side::Client, -n),
+            };
+            self.begin_close(conn, cause);
+            return;
+        }
+        let limit = match &conn.stage {
+            Stage::ProxyIn { .. } => MAX_PROXY_IN_BYTES,
+            Stage::ClientHello { .. } => client_hello::MAX_CLIENT_HELLO_BYTES,
+            _ => MAX_HELD_BYTES,
+        };
+        let appended = match &mut conn.stage {
+            Stage::ProxyIn { pending } | Stage::ClientHello { pending } => {
+                append_bounded(pending, self.ring.bufs().bytes(&buf), limit)
+            }
+            Stage::Handshake(hs) => append_bounded(&mut hs.held, self.ring.bufs().bytes(&buf), limit),
+            _ => unreachable!("ingress recv outside an ingress stage"),
+        };
+        self.ring.bufs_mut().recycle(buf);
+        if !appended {
+            let cause = match conn.stage {
+                Stage::ProxyIn { .. } => Termination::ProxyInvalid,
+                Stage::ClientHello { .. } => Termination::Tls("tls_hello_too_large"),
+                _ => Termination::Tls("tls_handshake_too_large"),
+            };
+            self.begin_close(conn, cause);
+            return;
+        }
+        self.advance_ingress(key, conn);
+    }
+
+    /// Runs the current ingress stage on what it has read, moving forward as far as it can.
+    fn advance_ingress(&mut self, key: Key, conn: &mut Conn) {
+        match &conn.stage {
+            Stage::ProxyIn { .. } => self.advance_proxy_in(key, conn),
+            Stage::ClientHello { .. } => self.advance_client_hello(key, conn),
+            Stage::Handshake(_) => self.advance_handshake(key, conn),
+            _ => {}
+        }
+    }
+
+    fn advance_proxy_in(&mut self, key: Key, conn: &mut Conn) {
+        let Stage::ProxyIn { pending } = &mut conn.stage else {
+            return;
+        };
+        let (source, destination, consumed) = match proxy_protocol::parse(pending) {
+            Ok(Parsed::Incomplete { .. }) => return self.submit_ingress_recv(key, conn),
+            Err(error) => {
+                tracing::debug!(worker = self.id, client = %conn.client, ?error, "bad PROXY header");
+                return self.begin_close(conn, Termination::ProxyInvalid);
+            }
+            Ok(Parsed::Complete { header, consumed }) => match header.command {
+                // A LOCAL header (the balancer's own health check) carries no client: use the
+                // connection's real endpoints, as the spec asks.
+                Command::Local => (None, None, consumed),
+                Command::Proxy => (
+                    header.addresses.source(),
+                    header.addresses.destination(),
+                    consumed,
+                ),
+            },
+        };
+        let rest = pending.split_off(consumed);
+        let balancer = conn.client;
+        if let Some(source) = source {
+            conn.client = source;
+        }
+        let meta = conn.meta_mut();
+        meta.proxied_by = Some(balancer);
+        meta.local = destination;
+        let listener = &self.shared.config.listeners[conn.listener as usize];
+        if listener.tls == TlsMode::None {
+            conn.stage = connecting(None);
+            self.start_connect(key, conn, &rest);
+        } else {
+            conn.stage = Stage::ClientHello { pending: rest };
+            self.advance_client_hello(key, conn);
+        }
+    }
+
+    fn advance_client_hello(&mut self, key: Key, conn: &mut Conn) {
+        let Stage::ClientHello { pending } = &conn.stage else {
+            return;
+        };
+        let hello = match client_hello::peek(pending) {
+            Ok(Peek::Incomplete) => return self.submit_ingress_recv(key, conn),
+            Ok(Peek::Hello(hello)) => hello,
+            Err(error) => {
+                let cause = Termination::Tls(error.keyword());
+                return match error.alert() {
+                    Some(alert) => self.close_after_send(key, conn, &alert_record(alert), cause),
+                    None => self.begin_close(conn, cause),
+                };
+            }
+        };
+        let config = &self.shared.config;
+        let listener = &config.listeners[conn.listener as usize];
+        let route = hello
+            .sni
+            .as_deref()
+            .and_then(|sni| listener.routes.lookup(sni))
+            .or(listener.default_route);
+        let Some(route) = route else {
+            tracing::debug!(worker = self.id, client = %conn.client, sni = ?hello.sni, "no route for SNI");
+            let alert = alert_record(rustls::AlertDescription::UnrecognisedName);
+            return self.close_after_send(key, conn, &alert, Termination::NoRoute);
+        };
+        let tls_config = config.routes[route].tls.clone();
+        conn.backend = Some(config.routes[route].backend as u16);
+        let meta = conn.meta_mut();
+        meta.route = Some(route as u16);
+        meta.sni = hello.sni;
+        let Stage::ClientHello { pending } = std::mem::replace(&mut conn.stage, connecting(None))
+        else {
+            unreachable!()
+        };
+        match tls_config {
+            // Pass-through: replay the ClientHello (and anything after it) to the backend.
+            None => self.start_connect(key, conn, &pending),
+            Some(tls_config) => match TlsSession::new(tls_config) {
+                Ok(session) => {
+                    conn.stage = Stage::Handshake(Box::new(Handshake {
+                        session,
+                        held: pending,
+                        outgoing: Vec::new(),
+                        outgoing_sent: 0,
+                        sending: None,
+                        early: Vec::new(),
+                    }));
+                    self.advance_handshake(key, conn);
+                }
+                Err(error) => self.begin_close(conn, Termination::Tls(error.keyword())),
+            },
+        }
+    }
+
+    /// Feeds what the client sent to the TLS session; sends what it answers; moves on to the
+    /// backend once the handshake is done and its last flight (with the session tickets) sent.
+    fn advance_handshake(&mut self, key: Key, conn: &mut Conn) {
+        let Stage::Handshake(hs) = &mut conn.stage else {
+            return;
+        };
+        let result = hs.session.read(&mut hs.held, &mut hs.outgoing);
+        match result {
+            Ok(outcome) => {
+                hs.early.extend_from_slice(&hs.held[..outcome.plaintext]);
+                hs.held.drain(..outcome.consumed);
+                if outcome.peer_closed {
+                    return self.begin_close(conn, Termination::ClientAborted);
+                }
+            }
+            Err(error) => {
+                let alert = std::mem::take(&mut hs.outgoing);
+                let cause = Termination::Tls(error.keyword());
+                tracing::debug!(worker = self.id, client = %conn.client, %error, "TLS handshake failed");
+                return self.close_after_send(key, conn, &alert, cause);
+            }
+        }
+        self.continue_handshake(key, conn);
+    }
+
+    /// Sends pending handshake output, else reads more, else finishes the handshake.
+    fn continue_handshake(&mut self, key: Key, conn: &mut Conn) {
+        let Stage::Handshake(hs) = &mut conn.stage else {
+            return;
+        };
+        if hs.outgoing_sent < hs.outgoing.len() {
+            let buf = self.ring.bufs_mut().tx_from(&hs.outgoing[hs.outgoing_sent..]);
+            hs.outgoing_sent = hs.outgoing.len();
+            self.ring
+                .send(conn.client_fd, &buf, 0, Token::encode(Op::SendClient, key));
+            hs.sending = Some(buf);
+            conn.inflight += 1;
+            return;
+        }
+        hs.outgoing.clear();
+        hs.outgoing_sent = 0;
+        if hs.session.is_handshaking() {
+            return self.submit_ingress_recv(key, conn);
+        }
+        self.finish_handshake(key, conn);
+    }
+
+    /// A send to the client during ingress (handshake flight) completed.
+    pub(super) fn on_ingress_send(&mut self, key: Key, conn: &mut Conn, result: i32) {
+        let Stage::Handshake(hs) = &mut conn.stage else {
+            return;
+        };
+        let Some(mut buf) = hs.sending.take() else {
+            return;
+        };
+        conn.touch(Side::Client, self.now_ms);
+        if result <= 0 {
+            self.ring.bufs_mut().recycle(buf);
+            let errno = if result == 0 { libc::EPIPE } else { -result };
+            return self.begin_close(conn, failure_termination(Side::Client, errno));
+        }
+        let sent = result as usize;
+        if sent < buf.len() as usize {
+            // Short send: keep the rest in the same buffer and send it.
+            if let Some(v) = buf.tx_mut() {
+                v.drain(..sent);
+            }
+            self.ring
+                .send(conn.client_fd, &buf, 0, Token::encode(Op::SendClient, key));
+            hs.sending = Some(buf);
+            conn.inflight += 1;
+            return;
+        }
+        self.ring.bufs_mut().recycle(buf);
+        self.continue_handshake(key, conn);
+    }
+
+    fn finish_handshake(&mut self, key: Key, conn: &mut Conn) {
+        let Stage::Handshake(hs) = std::mem::replace(&mut conn.stage, connecting(None)) else {
+            unreachable!("finish_handshake outside the handshake");
+        };
+        let Handshake {
+            session,
+            held,
+            early,
+            ..
+        } = *hs;
+        conn.meta_mut().tls = session.info().cloned();
+        conn.tls = Some(Box::new(TlsRelay {
+            session,
+            held,
+            control: Vec::new(),
+        }));
+        self.start_connect(key, conn, &early);
+    }
+
+    /// Sends `bytes` (an alert) to the client, then closes with `cause`. Used only when no
+    /// other send to the client is in flight (ingress is one operation at a time).
+    pub(super) fn close_after_send(
+        &mut self,
+        key: Key,
+        conn: &mut Conn,
+        bytes: &[u8],
+        cause: Termination,
+    ) {
+        self.begin_close(conn, cause);
+        if bytes.is_empty() {
+            return;
+        }
+        let buf = self.ring.bufs_mut().tx_from(bytes);
+        self.ring
+            .send(conn.client_fd, &buf, 0, Token::encode(Op::SendClient, key));
+        conn.inflight += 1;
+        if let Stage::Closing { sending, .. } = &mut conn.stage {
+            *sending = Some(buf);
+        }
+    }
+
+    /// The address the client connected to, for the PROXY header: the balancer's frontend
+    /// when it told us, else our own socket's address.
+    pub(super) fn local_addr(&self, conn: &mut Conn) -> SocketAddr {
+        if let Some(local) = conn.meta.as_ref().and_then(|m| m.local) {
+            return local;
+        }
+        let local = net::local_addr_of(conn.client_fd)
+            .unwrap_or_else(|_| self.shared.config.listeners[conn.listener as usize].bind);
+        conn.meta_mut().local = Some(local);
+        local
+    }
+}
+
+/// The connecting stage before the first attempt.
+fn connecting(prelude: Option<crate::sys::buf_ring::Buf>) -> Stage<crate::sys::buf_ring::Buf> {
+    Stage::Connecting {
+        attempt: 0,
+        server: 0,
+        last_failure: None,
+        prelude,
+    }
+}
+
+/// Appends `bytes` to `pending` unless that would pass `limit`.
+fn append_bounded(pending: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
+    if pending.len() + bytes.len() > limit {
+        return false;
+    }
+    pending.extend_from_slice(bytes);
+    true
+}
