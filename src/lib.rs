@@ -17,4 +17,12 @@
 //! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, raw fds |
 #![deny(unsafe_code)]
 
+pub mod access_log;
 pub mod config;
+pub mod conn;
+pub mod relay;
+pub mod runtime;
+mod slab;
+pub mod sys;
+pub mod timer;
+pub mod worker;

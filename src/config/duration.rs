@@ -1,0 +1,246 @@
+//! Durations in the config file: strings like `"500ms"`, `"30s"`, `"1m30s"`.
+//!
+//! Hand-written because the grammar is four units and a loop; the crates that do this
+//! (humantime and friends) accept far more than we want to document. A bare integer is
+//! rejected on purpose: `connect_timeout = 5` is seconds to one reader and milliseconds to
+//! the next.
+//!
+//! The parse runs inside `Deserialize`, so a bad value is reported by `toml` with its span
+//! and therefore with its line.
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Deserializer, Visitor};
+
+/// Units in the order they must appear (largest first), with their length in milliseconds.
+const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+
+/// Why a duration string was rejected. Small and `Copy`, rendered by `Display`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    Empty,
+    /// Digits without a unit, e.g. `"30"`.
+    MissingUnit,
+    /// A unit without digits before it, or a character that is neither digit nor unit.
+    Malformed,
+    /// A unit we do not know, e.g. `"3d"` or `"5us"`.
+    UnknownUnit,
+    /// Units repeated or out of order, e.g. `"30s1m"` or `"1s1s"`.
+    UnitOrder,
+    Overflow,
+}
+
+impl fmt::Display for DurationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            Self::Empty => "empty duration",
+            Self::MissingUnit => "number without a unit",
+            Self::Malformed => "malformed duration",
+            Self::UnknownUnit => "unknown unit",
+            Self::UnitOrder => "units repeated or out of order",
+            Self::Overflow => "duration too large",
+        };
+        f.write_str(what)
+    }
+}
+
+/// What every duration error message ends with.
+pub const EXPECTED: &str = "expected a string of whole numbers with units h, m, s, ms, largest first, like \"500ms\", \"30s\" or \"1m30s\"";
+
+/// Parses `"1h"`, `"2m"`, `"30s"`, `"500ms"` and their concatenations, largest unit first.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+    if text.is_empty() {
+        return Err(DurationError::Empty);
+    }
+    let mut rest = text;
+    let mut total_ms: u64 = 0;
+    // Index into UNITS of the next unit allowed; enforces "largest first, each once".
+    let mut next_unit = 0;
+    while !rest.is_empty() {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return Err(DurationError::Malformed);
+        }
+        let (number, after) = rest.split_at(digits);
+        let unit_len = after.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if unit_len == 0 {
+            return Err(if after.is_empty() {
+                DurationError::MissingUnit
+            } else {
+                DurationError::Malformed
+            });
+        }
+        let (unit, after) = after.split_at(unit_len);
+        let position = UNITS
+            .iter()
+            .position(|(name, _)| *name == unit)
+            .ok_or(DurationError::UnknownUnit)?;
+        if position < next_unit {
+            return Err(DurationError::UnitOrder);
+        }
+        next_unit = position + 1;
+        let value: u64 = number.parse().map_err(|_| DurationError::Overflow)?;
+        total_ms = value
+            .checked_mul(UNITS[position].1)
+            .and_then(|ms| total_ms.checked_add(ms))
+            .ok_or(DurationError::Overflow)?;
+        rest = after;
+    }
+    Ok(Duration::from_millis(total_ms))
+}
+
+/// Formats a duration the way the parser reads it: `1m30s`, `500ms`, `0s`.
+/// Sub-millisecond parts (never produced by the parser) fall back to `Debug`.
+pub fn format_duration(duration: Duration) -> String {
+    if duration.subsec_nanos() % 1_000_000 != 0 {
+        return format!("{duration:?}");
+    }
+    let mut ms = duration.as_millis();
+    if ms == 0 {
+        return "0s".to_owned();
+    }
+    let mut out = String::new();
+    for (unit, unit_ms) in UNITS {
+        let unit_ms = u128::from(unit_ms);
+        if ms >= unit_ms {
+            out.push_str(&format!("{}{unit}", ms / unit_ms));
+            ms %= unit_ms;
+        }
+    }
+    out
+}
+
+/// A duration that may be zero (`shutdown_grace = "0s"` means "close at once").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnyDuration(pub Duration);
+
+/// A duration that must be greater than zero: a zero connect or idle timeout would fail
+/// every connection, so it is a mistake rather than a way to switch the timeout off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NonZeroDuration(pub Duration);
+
+struct DurationVisitor {
+    allow_zero: bool,
+}
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a duration string like \"30s\"")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Duration, E> {
+        let duration =
+            parse_duration(text).map_err(|e| E::custom(format!("{e} {text:?} ({EXPECTED})")))?;
+        if !self.allow_zero && duration.is_zero() {
+            return Err(E::custom(format!(
+                "{text:?} is zero (expected a duration greater than zero)"
+            )));
+        }
+        Ok(duration)
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Duration, E> {
+        match u64::try_from(n) {
+            Ok(n) => self.visit_u64(n),
+            Err(_) => Err(E::custom(format!(
+                "{n} is a negative number (expected a string with a unit, like \"30s\")"
+            ))),
+        }
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Duration, E> {
+        Err(E::custom(format!(
+            "{n} has no unit (expected a string with a unit, like \"{n}s\" or \"{n}ms\")"
+        )))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AnyDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let visitor = DurationVisitor { allow_zero: true };
+        deserializer.deserialize_any(visitor).map(AnyDuration)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for NonZeroDuration {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let visitor = DurationVisitor { allow_zero: false };
+        deserializer.deserialize_any(visitor).map(NonZeroDuration)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn parses_single_units() {
+        assert_eq!(parse_duration("500ms"), Ok(ms(500)));
+        assert_eq!(parse_duration("1s"), Ok(ms(1_000)));
+        assert_eq!(parse_duration("2m"), Ok(ms(120_000)));
+        assert_eq!(parse_duration("1h"), Ok(ms(3_600_000)));
+        assert_eq!(parse_duration("0s"), Ok(ms(0)));
+    }
+
+    #[test]
+    fn parses_compound() {
+        assert_eq!(parse_duration("1m30s"), Ok(ms(90_000)));
+        assert_eq!(parse_duration("1h2m3s4ms"), Ok(ms(3_723_004)));
+        assert_eq!(parse_duration("1s500ms"), Ok(ms(1_500)));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        use DurationError::*;
+        let cases = [
+            ("", Empty),
+            ("30", MissingUnit),
+            ("1m30", MissingUnit),
+            ("s", Malformed),
+            ("1.5s", Malformed),
+            (" 1s", Malformed),
+            ("1s ", Malformed),
+            ("-1s", Malformed),
+            ("3d", UnknownUnit),
+            ("5us", UnknownUnit),
+            ("1S", UnknownUnit),
+            ("30s1m", UnitOrder),
+            ("1s1s", UnitOrder),
+            ("99999999999999999999s", Overflow),
+            ("18446744073709551615h", Overflow),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse_duration(text), Err(want), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn formats_like_it_parses() {
+        assert_eq!(format_duration(ms(0)), "0s");
+        assert_eq!(format_duration(ms(500)), "500ms");
+        assert_eq!(format_duration(ms(1_000)), "1s");
+        assert_eq!(format_duration(ms(90_000)), "1m30s");
+        assert_eq!(format_duration(ms(3_600_000)), "1h");
+        assert_eq!(format_duration(Duration::from_micros(1_500)), "1.5ms");
+    }
+
+    #[test]
+    fn round_trips() {
+        for n in [
+            0, 1, 999, 1_000, 1_001, 59_999, 60_000, 90_500, 3_600_000, 86_400_123,
+        ] {
+            let text = format_duration(ms(n));
+            assert_eq!(parse_duration(&text), Ok(ms(n)), "{text}");
+        }
+        for text in ["500ms", "1s", "2m", "1h", "1m30s", "1h1m1s1ms"] {
+            assert_eq!(format_duration(parse_duration(text).unwrap()), text);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Turning byte offsets into what an operator can act on: a 1-based line and a dotted key
+//! path like `runtime.workers`, `listener[0].backend` or `backend "broker".connect_timeout`.
+//!
+//! Errors found after parsing carry a `toml::Spanned` from the field they check. Errors
+//! raised by `toml` itself (unknown key, wrong type, bad duration) carry only a span, so the
+//! key path is recovered by walking the spanned document tree (`toml::de::DeTable`) to the
+//! deepest key or value that contains the offset.
+
+use std::ops::Range;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+/// 1-based line of a byte offset.
+pub fn line_of(text: &str, offset: usize) -> usize {
+    let end = offset.min(text.len());
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// True for names usable as listener or backend names: non-empty, `[A-Za-z0-9_.-]`.
+/// They end up in access-log lines and metrics labels, where spaces and quotes hurt.
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// How an entry of `[[listener]]` or `[[backend]]` is named in messages: by its name when
+/// it has a valid one (`backend "broker"`), else by position (`listener[0]`).
+pub fn entry_label(kind: &str, index: usize, name: Option<&str>) -> String {
+    match name {
+        Some(name) if is_valid_name(name) => format!("{kind} {name:?}"),
+        _ => format!("{kind}[{index}]"),
+    }
+}
+
+/// The dotted key path at `offset`, or `None` when the text does not parse or the offset
+/// lies outside every key and value (e.g. a blank line).
+pub fn key_path_at(text: &str, offset: usize) -> Option<String> {
+    let document = DeTable::parse(text).ok()?;
+    table_path(document.get_ref(), offset, None)
+}
+
+fn contains(span: &Range<usize>, offset: usize) -> bool {
+    span.contains(&offset) || (span.is_empty() && span.start == offset)
+}
+
+/// `prefix` is the path of the table itself (`None` for the document root).
+fn table_path(table: &DeTable<'_>, offset: usize, prefix: Option<&str>) -> Option<String> {
+    for (key, value) in table.iter() {
+        let path = match prefix {
+            Some(prefix) => format!("{prefix}.{}", key.get_ref()),
+            None => key.get_ref().to_string(),
+        };
+        if let Some(deeper) = value_path(value, offset, &path, key.get_ref()) {
+            return Some(deeper);
+        }
+        if contains(&key.span(), offset) || contains(&value.span(), offset) {
+            return Some(path);
+        }
+    }
+    None
+}
+
+/// Looks inside `value` for a deeper match. Table spans cover only their `[header]`, so
+/// children are always searched, not only when the table's own span contains the offset.
+fn value_path(
+    value: &Spanned<DeValue<'_>>,
+    offset: usize,
+    path: &str,
+    key: &str,
+) -> Option<String> {
+    match value.get_ref() {
+        DeValue::Table(table) => table_path(table, offset, Some(path)),
+        DeValue::Array(items) => items.iter().enumerate().find_map(|(index, item)| {
+            let label = match item.get_ref() {
+                DeValue::Table(table) => {
+                    let name = table.get("name").and_then(|v| v.get_ref().as_str());
+                    // Only the top-level `[[listener]]` / `[[backend]]` entries have names.
+                    let label = entry_label(key, index, name);
+                    if path == key {
+                        label
+                    } else {
+                        format!("{path}[{index}]")
+                    }
+                }
+                _ => format!("{path}[{index}]"),
+            };
+            value_path(item, offset, &label, key)
+                .or_else(|| contains(&item.span(), offset).then_some(label))
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"[runtime]
+workers = 2
+
+[[listener]]
+name = "mqtt"
+bind = "127.0.0.1:1884"
+
+[[listener]]
+name = "bad name"
+tls = "none"
+
+[[backend]]
+name = "broker"
+servers = ["a:1", "b:2"]
+"#;
+
+    fn path_of(needle: &str) -> Option<String> {
+        key_path_at(DOC, DOC.find(needle).expect("needle in DOC"))
+    }
+
+    #[test]
+    fn lines_are_one_based() {
+        assert_eq!(line_of("a\nb\nc", 0), 1);
+        assert_eq!(line_of("a\nb\nc", 2), 2);
+        assert_eq!(line_of("a\nb\nc", 4), 3);
+        assert_eq!(line_of("a\n", 99), 2);
+    }
+
+    #[test]
+    fn paths_name_entries_by_name_or_position() {
+        assert_eq!(path_of("workers").as_deref(), Some("runtime.workers"));
+        assert_eq!(path_of("2\n").as_deref(), Some("runtime.workers"));
+        assert_eq!(path_of("bind").as_deref(), Some("listener \"mqtt\".bind"));
+        assert_eq!(path_of("tls").as_deref(), Some("listener[1].tls"));
+        assert_eq!(
+            path_of("\"b:2\"").as_deref(),
+            Some("backend \"broker\".servers[1]")
+        );
+        assert_eq!(
+            path_of("[[backend]]").as_deref(),
+            Some("backend \"broker\"")
+        );
+        assert_eq!(path_of("\n\n[[listener]]"), None);
+    }
+
+    #[test]
+    fn names() {
+        for good in ["mqtt", "a", "broker-1", "eu_west.2"] {
+            assert!(is_valid_name(good), "{good}");
+        }
+        for bad in ["", "a b", "\"", "é", "a/b", "a:b"] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! The relay, sans-IO: one [`Half`] per direction moves bytes from a source socket to a
+//! destination socket — recv, send everything, recv again — and turns a FIN into a half-close.
+//!
+//! The driver feeds it completions (what a recv or send returned) and carries out the
+//! [`Step`] it answers with. Only one operation per direction is ever in flight, which is the
+//! back-pressure: a slow reader stops us reading from the fast writer, and no buffer is held
+//! while a direction waits for data.
+
+use crate::conn::{Side, Termination};
+
+/// What the relay needs to know about a buffer handed over by a recv completion.
+pub trait RelayBuf {
+    /// Bytes in the buffer.
+    fn len(&self) -> u32;
+}
+
+impl RelayBuf for crate::sys::buf_ring::Buf {
+    fn len(&self) -> u32 {
+        crate::sys::buf_ring::Buf::len(self)
+    }
+}
+
+/// What a recv on the source returned.
+#[derive(Debug)]
+pub enum Received<B> {
+    /// Bytes arrived (never an empty buffer).
+    Data(B),
+    /// The source sent FIN.
+    Eof,
+    /// The buffer pool was empty; nothing was read.
+    NoBuffer,
+    /// The recv failed with this errno.
+    Error(i32),
+}
+
+/// What the driver does next for this direction.
+#[derive(Debug, PartialEq)]
+pub enum Step<B> {
+    /// Submit a recv on the source.
+    Recv,
+    /// Submit a send of the held buffer from `offset` to its end on the destination.
+    Send { offset: u32 },
+    /// The buffer is fully delivered: give it back to the pool, then submit a recv.
+    RecycleThenRecv(B),
+    /// The source finished: half-close the destination (`shutdown(SHUT_WR)`).
+    ShutdownDestination,
+    /// The pool was empty: park this direction until a buffer comes back, then [`Half::resume`].
+    WaitForBuffer,
+    /// The direction failed; close the connection. Carries any buffer it held.
+    Fail {
+        failed: End,
+        errno: i32,
+        buf: Option<B>,
+    },
+}
+
+/// Which end of a direction an error came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Source,
+    Destination,
+}
+
+#[derive(Debug, Default)]
+enum HalfState<B> {
+    /// Nothing in flight: not started yet, or parked waiting for a buffer.
+    #[default]
+    Idle,
+    /// A recv is in flight on the source.
+    Receiving,
+    /// A send of `buf[sent..]` is in flight on the destination.
+    Sending { buf: B, sent: u32 },
+    /// FIN received and passed on; nothing more will happen in this direction.
+    Done,
+    /// Failed; the connection is closing.
+    Failed,
+}
+
+/// One direction of a relayed connection.
+#[derive(Debug, Default)]
+pub struct Half<B> {
+    state: HalfState<B>,
+    /// Bytes delivered to the destination (acknowledged by send completions).
+    delivered: u64,
+}
+
+impl<B: RelayBuf> Half<B> {
+    pub fn new() -> Self {
+        Half {
+            state: HalfState::Idle,
+            delivered: 0,
+        }
+    }
+
+    /// Starts (or, after [`Step::WaitForBuffer`], resumes) reading. Only valid when idle.
+    pub fn resume(&mut self) -> Step<B> {
+        debug_assert!(matches!(self.state, HalfState::Idle));
+        self.state = HalfState::Receiving;
+        Step::Recv
+    }
+
+    pub fn on_recv(&mut self, received: Received<B>) -> Step<B> {
+        debug_assert!(matches!(self.state, HalfState::Receiving));
+        match received {
+            Received::Data(buf) => {
+                debug_assert!(buf.len() > 0);
+                self.state = HalfState::Sending { buf, sent: 0 };
+                Step::Send { offset: 0 }
+            }
+            Received::Eof => {
+                self.state = HalfState::Done;
+                Step::ShutdownDestination
+            }
+            Received::NoBuffer => {
+                self.state = HalfState::Idle;
+                Step::WaitForBuffer
+            }
+            Received::Error(errno) => {
+                self.state = HalfState::Failed;
+                Step::Fail {
+                    failed: End::Source,
+                    errno,
+                    buf: None,
+                }
+            }
+        }
+    }
+
+    /// `result` is the send's CQE result: bytes written, or a negative errno.
+    pub fn on_send(&mut self, result: i32) -> Step<B> {
+        let HalfState::Sending { buf, sent } = std::mem::take(&mut self.state) else {
+            debug_assert!(false, "send completion without a send in flight");
+            self.state = HalfState::Failed;
+            return Step::Fail {
+                failed: End::Destination,
+                errno: libc::EINVAL,
+                buf: None,
+            };
+        };
+        if result <= 0 {
+            // A zero-byte send of a non-empty buffer cannot happen on a stream socket; treat
+            // it as the destination going away rather than looping on it.
+            let errno = if result == 0 { libc::EPIPE } else { -result };
+            self.state = HalfState::Failed;
+            return Step::Fail {
+                failed: End::Destination,
+                errno,
+                buf: Some(buf),
+            };
+        }
+        let sent = sent + result as u32;
+        self.delivered += result as u64;
+        if sent < buf.len() {
+            self.state = HalfState::Sending { buf, sent };
+            Step::Send { offset: sent }
+        } else {
+            self.state = HalfState::Receiving;
+            Step::RecycleThenRecv(buf)
+        }
+    }
+
+    /// The buffer held by the send in flight (to send from it).
+    pub fn sending(&self) -> Option<&B> {
+        match &self.state {
+            HalfState::Sending { buf, .. } => Some(buf),
+            _ => None,
+        }
+    }
+
+    /// Takes any held buffer (when the connection closes, after the send's completion).
+    pub fn take_buf(&mut self) -> Option<B> {
+        match std::mem::replace(&mut self.state, HalfState::Failed) {
+            HalfState::Sending { buf, .. } => Some(buf),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        matches!(self.state, HalfState::Done)
+    }
+
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, HalfState::Idle)
+    }
+
+    pub fn delivered(&self) -> u64 {
+        self.delivered
+    }
+}
+
+/// Both directions, and who finished first.
+#[derive(Debug)]
+pub struct Relay<B> {
+    /// Client → server.
+    pub upstream: Half<B>,
+    /// Server → client.
+    pub downstream: Half<B>,
+    first_fin: Option<Side>,
+}
+
+impl<B: RelayBuf> Default for Relay<B> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<B: RelayBuf> Relay<B> {
+    pub fn new() -> Self {
+        Relay {
+            upstream: Half::new(),
+            downstream: Half::new(),
+            first_fin: None,
+        }
+    }
+
+    /// The half that reads from `source`.
+    pub fn half_from(&mut self, source: Side) -> &mut Half<B> {
+        match source {
+            Side::Client => &mut self.upstream,
+            Side::Server => &mut self.downstream,
+        }
+    }
+
+    /// Records that `source` sent FIN; returns the termination if both directions are now done.
+    pub fn on_fin(&mut self, source: Side) -> Option<Termination> {
+        self.first_fin.get_or_insert(source);
+        if self.upstream.is_done() && self.downstream.is_done() {
+            Some(match self.first_fin {
+                Some(Side::Server) => Termination::ServerClosed,
+                _ => Termination::ClientClosed,
+            })
+        } else {
+            None
+        }
+    }
+
+    /// Client→server and server→client bytes delivered.
+    pub fn bytes(&self) -> (u64, u64) {
+        (self.upstream.delivered(), self.downstream.delivered())
+    }
+}
+
+/// The termination for a failed operation on `side`'s socket.
+pub fn failure_termination(side: Side, errno: i32) -> Termination {
+    match errno {
+        libc::ECONNRESET | libc::EPIPE | libc::ECONNABORTED => Termination::Reset(side),
+        libc::ETIMEDOUT | libc::EHOSTUNREACH | libc::ENETUNREACH => Termination::Unreachable(side),
+        _ => Termination::Io(side),
+    }
+}
+
+/// Maps a failure in the half reading from `source` to the side whose socket failed.
+pub fn failed_side(source: Side, end: End) -> Side {
+    match end {
+        End::Source => source,
+        End::Destination => source.other(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct TestBuf(u32);
+
+    impl RelayBuf for TestBuf {
+        fn len(&self) -> u32 {
+            self.0
+        }
+    }
+
+    #[test]
+    fn data_is_sent_whole_then_buffer_recycled_and_recv_rearmed() {
+        let mut half = Half::<TestBuf>::new();
+        assert_eq!(half.resume(), Step::Recv);
+        assert_eq!(
+            half.on_recv(Received::Data(TestBuf(100))),
+            Step::Send { offset: 0 }
+        );
+        assert_eq!(half.sending(), Some(&TestBuf(100)));
+        assert_eq!(half.on_send(100), Step::RecycleThenRecv(TestBuf(100)));
+        assert_eq!(half.delivered(), 100);
+    }
+
+    #[test]
+    fn short_sends_continue_from_where_they_stopped() {
+        let mut half = Half::<TestBuf>::new();
+        half.resume();
+        half.on_recv(Received::Data(TestBuf(100)));
+        assert_eq!(half.on_send(30), Step::Send { offset: 30 });
+        assert_eq!(half.on_send(60), Step::Send { offset: 90 });
+        assert_eq!(half.on_send(10), Step::RecycleThenRecv(TestBuf(100)));
+        assert_eq!(half.delivered(), 100);
+    }
+
+    #[test]
+    fn eof_half_closes_the_destination() {
+        let mut half = Half::<TestBuf>::new();
+        half.resume();
+        assert_eq!(half.on_recv(Received::Eof), Step::ShutdownDestination);
+        assert!(half.is_done());
+    }
+
+    #[test]
+    fn empty_pool_parks_the_direction_until_resumed() {
+        let mut half = Half::<TestBuf>::new();
+        half.resume();
+        assert_eq!(half.on_recv(Received::NoBuffer), Step::WaitForBuffer);
+        assert!(half.is_idle());
+        assert_eq!(half.resume(), Step::Recv);
+    }
+
+    #[test]
+    fn send_error_fails_the_destination_and_returns_the_buffer() {
+        let mut half = Half::<TestBuf>::new();
+        half.resume();
+        half.on_recv(Received::Data(TestBuf(10)));
+        assert_eq!(
+            half.on_send(-libc::EPIPE),
+            Step::Fail {
+                failed: End::Destination,
+                errno: libc::EPIPE,
+                buf: Some(TestBuf(10))
+            }
+        );
+        assert_eq!(half.take_buf(), None);
+    }
+
+    #[test]
+    fn recv_error_fails_the_source() {
+        let mut half = Half::<TestBuf>::new();
+        half.resume();
+        assert_eq!(
+            half.on_recv(Received::Error(libc::ECONNRESET)),
+            Step::Fail {
+                failed: End::Source,
+                errno: libc::ECONNRESET,
+                buf: None
+            }
+        );
+    }
+
+    #[test]
+    fn take_buf_recovers_a_buffer_from_an_interrupted_send() {
+        let mut half = Half::<TestBuf>::new();
+        half.resume();
+        half.on_recv(Received::Data(TestBuf(7)));
+        assert_eq!(half.take_buf(), Some(TestBuf(7)));
+        assert_eq!(half.take_buf(), None);
+    }
+
+    #[test]
+    fn connection_ends_when_both_directions_saw_fin_and_names_who_closed_first() {
+        let mut relay = Relay::<TestBuf>::new();
+        relay.upstream.resume();
+        relay.downstream.resume();
+        relay.half_from(Side::Server).on_recv(Received::Eof);
+        assert_eq!(relay.on_fin(Side::Server), None);
+        relay.half_from(Side::Client).on_recv(Received::Eof);
+        assert_eq!(relay.on_fin(Side::Client), Some(Termination::ServerClosed));
+
+        let mut relay = Relay::<TestBuf>::new();
+        relay.upstream.resume();
+        relay.downstream.resume();
+        relay.half_from(Side::Client).on_recv(Received::Eof);
+        assert_eq!(relay.on_fin(Side::Client), None);
+        relay.half_from(Side::Server).on_recv(Received::Eof);
+        assert_eq!(relay.on_fin(Side::Server), Some(Termination::ClientClosed));
+    }
+
+    #[test]
+    fn failures_name_the_socket_that_failed() {
+        assert_eq!(failed_side(Side::Client, End::Source), Side::Client);
+        assert_eq!(failed_side(Side::Client, End::Destination), Side::Server);
+        assert_eq!(failed_side(Side::Server, End::Destination), Side::Client);
+        assert_eq!(
+            failure_termination(Side::Server, libc::ECONNRESET).to_string(),
+            "error:server_reset"
+        );
+        assert_eq!(
+            failure_termination(Side::Client, libc::EIO).to_string(),
+            "error:client_io"
+        );
+    }
+}

@@ -1,0 +1,214 @@
+//! Raw socket and thread calls the workers make outside the ring: short, non-blocking
+//! syscalls (socket, setsockopt, shutdown, close) where a ring round trip would cost more.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+/// Binds a listening socket with SO_REUSEPORT so every worker can have its own socket on the
+/// same address and the kernel spreads new connections across them.
+pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.set_cloexec(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.bind(&SockAddr::from(addr))?;
+    socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+    Ok(socket.into())
+}
+
+/// A non-blocking TCP socket for connecting to a backend server (TCP_NODELAY: MQTT packets
+/// are small and latency-sensitive; Nagle would hold a PUBLISH back behind an unacked one).
+pub fn backend_socket(addr: &SocketAddr) -> io::Result<RawFd> {
+    let socket = Socket::new(
+        Domain::for_address(*addr),
+        Type::STREAM.nonblocking().cloexec(),
+        Some(Protocol::TCP),
+    )?;
+    socket.set_tcp_nodelay(true)?;
+    Ok(socket.into_raw_fd())
+}
+
+/// Sets TCP_NODELAY on an accepted client socket.
+pub fn set_nodelay(fd: RawFd) -> io::Result<()> {
+    let one: libc::c_int = 1;
+    // SAFETY: fd is a socket we own; the option value is a live c_int of the given size.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// The peer address of a connected socket.
+pub fn peer_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: storage is large enough for any socket address and len says so.
+    let rc = unsafe { libc::getpeername(fd, storage.as_mut_ptr().cast(), &mut len) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: zeroed storage is a valid sockaddr_storage, and getpeername filled `len` bytes.
+    let storage = unsafe { storage.assume_init() };
+    sockaddr_to_std(&storage, len)
+}
+
+fn sockaddr_to_std(
+    storage: &libc::sockaddr_storage,
+    len: libc::socklen_t,
+) -> io::Result<SocketAddr> {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET if len as usize >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says this storage holds a sockaddr_in, and it is big enough.
+            let sin = unsafe { &*(storage as *const _ as *const libc::sockaddr_in) };
+            Ok(SocketAddr::V4(SocketAddrV4::new(
+                Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr)),
+                u16::from_be(sin.sin_port),
+            )))
+        }
+        libc::AF_INET6 if len as usize >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: the family says this storage holds a sockaddr_in6, and it is big enough.
+            let sin6 = unsafe { &*(storage as *const _ as *const libc::sockaddr_in6) };
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                Ipv6Addr::from(sin6.sin6_addr.s6_addr),
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => Err(io::Error::other("peer is not an IP socket")),
+    }
+}
+
+/// Sends a FIN toward the peer (half-close); reading stays possible.
+pub fn shutdown_write(fd: RawFd) {
+    // SAFETY: plain syscall on an fd we own; errors (ENOTCONN after a reset) are harmless
+    // here because the relay sees the reset on its next operation.
+    unsafe {
+        libc::shutdown(fd, libc::SHUT_WR);
+    }
+}
+
+/// Closes an fd we own and that has no ring operation in flight.
+pub fn close(fd: RawFd) {
+    // SAFETY: the caller owns fd and drops every copy of the number with this call.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+/// Takes ownership of a listener's fd (the worker closes it with [`close`]).
+pub fn into_raw(listener: TcpListener) -> RawFd {
+    listener.into_raw_fd()
+}
+
+/// The local address a listener ended up on (resolves port 0).
+pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+    let _ = listener.as_raw_fd();
+    listener.local_addr()
+}
+
+/// An eventfd another thread writes to wake a worker blocked in `io_uring_enter`.
+pub struct EventFd(RawFd);
+
+impl EventFd {
+    pub fn new() -> io::Result<EventFd> {
+        // SAFETY: plain syscall; the result is checked.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(EventFd(fd))
+    }
+
+    pub fn fd(&self) -> RawFd {
+        self.0
+    }
+
+    /// Wakes the worker polling this eventfd.
+    pub fn notify(&self) {
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
+        unsafe {
+            libc::write(self.0, (&one as *const u64).cast(), 8);
+        }
+    }
+
+    /// Resets the counter after a wake-up.
+    pub fn drain(&self) {
+        let mut value: u64 = 0;
+        // SAFETY: reads 8 bytes into a live u64; non-blocking, EAGAIN is fine.
+        unsafe {
+            libc::read(self.0, (&mut value as *mut u64).cast(), 8);
+        }
+    }
+}
+
+impl Drop for EventFd {
+    fn drop(&mut self) {
+        close(self.0);
+    }
+}
+
+/// Pins the calling thread to `cpu`.
+pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET bounds-checks against its size.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        if libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// The CPUs this process may run on, in order (for `pin_workers`).
+pub fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: sched_getaffinity fills a plain-data cpu_set_t we own.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .collect()
+    }
+}
+
+/// Raises the soft open-files limit to the hard limit (each proxied connection costs two fds).
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    // SAFETY: get/setrlimit on a plain struct we own.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        Ok(lim.rlim_cur)
+    }
+}

@@ -1,0 +1,222 @@
+//! Accept: one multishot accept per listening socket; `max_connections`; back-off when the
+//! process runs out of fds or memory; closing the listeners when a shutdown starts.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering;
+
+use super::{Conn, Op, Token, Worker};
+use crate::access_log::{CloseRecord, log_close};
+use crate::conn::{Stage, Termination};
+use crate::slab::Key;
+use crate::sys::net;
+use crate::sys::uring::Completion;
+
+/// How long a listener stops accepting after an accept error such as EMFILE. Long enough
+/// that a process out of fds does not spin on the pending connection, short enough that
+/// clients in the backlog barely notice once fds are back.
+const ACCEPT_BACKOFF_MS: u64 = 100;
+/// At most one accept-error warning per worker per this many milliseconds.
+const ACCEPT_WARNING_INTERVAL_MS: u64 = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AcceptState {
+    /// A multishot accept is in flight.
+    Armed,
+    /// A cancel is in flight; when the accept's last completion arrives, close the socket
+    /// (shutdown) or pause (limit reached).
+    Cancelling { close: bool },
+    /// No accept in flight; the tick re-arms it after `until_ms` if below the limit.
+    Paused { until_ms: u64 },
+    /// The listening socket is closed.
+    Closed,
+}
+
+pub(super) struct ListenerSlot {
+    fd: RawFd,
+    state: AcceptState,
+}
+
+impl ListenerSlot {
+    pub(super) fn new(fd: RawFd) -> ListenerSlot {
+        ListenerSlot {
+            fd,
+            state: AcceptState::Paused { until_ms: 0 },
+        }
+    }
+}
+
+fn accept_token(listener: usize) -> u64 {
+    Token::encode(
+        Op::Accept,
+        Key {
+            index: listener as u32,
+            generation: 0,
+        },
+    )
+}
+
+impl Worker {
+    pub(super) fn arm_accept(&mut self, l: usize) {
+        self.ring
+            .accept_multi(self.listeners[l].fd, accept_token(l));
+        self.listeners[l].state = AcceptState::Armed;
+    }
+
+    pub(super) fn on_accept(&mut self, l: usize, c: Completion) {
+        if c.result >= 0 {
+            self.on_accepted(l, c.result);
+        } else {
+            self.on_accept_error(l, -c.result);
+        }
+        if !c.more() {
+            self.on_accept_stopped(l, c.result);
+        }
+    }
+
+    /// The multishot accept ended (error, cancel, or the kernel dropped it).
+    fn on_accept_stopped(&mut self, l: usize, result: i32) {
+        let slot = &mut self.listeners[l];
+        match slot.state {
+            AcceptState::Armed if result < 0 => {
+                slot.state = AcceptState::Paused {
+                    until_ms: self.now_ms + ACCEPT_BACKOFF_MS,
+                };
+            }
+            AcceptState::Armed => self.arm_accept(l),
+            AcceptState::Cancelling { close: true } => {
+                net::close(slot.fd);
+                slot.state = AcceptState::Closed;
+            }
+            AcceptState::Cancelling { close: false } => {
+                slot.state = AcceptState::Paused { until_ms: 0 };
+            }
+            AcceptState::Paused { .. } | AcceptState::Closed => {}
+        }
+    }
+
+    fn on_accept_error(&mut self, l: usize, errno: i32) {
+        if errno == libc::ECANCELED {
+            return;
+        }
+        let quiet = self
+            .last_accept_warning_ms
+            .is_some_and(|t| self.now_ms < t + ACCEPT_WARNING_INTERVAL_MS);
+        if !quiet {
+            self.last_accept_warning_ms = Some(self.now_ms);
+            let listener = &self.shared.config.listeners[l].name;
+            let error = std::io::Error::from_raw_os_error(errno);
+            tracing::warn!(
+                worker = self.id,
+                listener = %listener,
+                %error,
+                backoff_ms = ACCEPT_BACKOFF_MS,
+                "accept failed; pausing this listener briefly (logged at most once a second)"
+            );
+        }
+    }
+
+    fn on_accepted(&mut self, l: usize, fd: RawFd) {
+        self.accepted += 1;
+        let client = match net::peer_addr(fd) {
+            Ok(addr) => addr,
+            Err(error) => {
+                // The client reset before we looked; nothing was proxied.
+                tracing::debug!(worker = self.id, %error, "accepted socket has no peer");
+                net::close(fd);
+                return;
+            }
+        };
+        let listener = &self.shared.config.listeners[l];
+        let active = &self.shared.active[l].0;
+        if active.fetch_add(1, Ordering::Relaxed) >= listener.max_connections {
+            active.fetch_sub(1, Ordering::Relaxed);
+            net::close(fd);
+            log_close(&CloseRecord {
+                worker: self.id,
+                client,
+                listener: &listener.name,
+                backend: &self.shared.config.backends[listener.backend].name,
+                server: None,
+                bytes_in: 0,
+                bytes_out: 0,
+                duration: std::time::Duration::ZERO,
+                termination: Termination::LimitReached,
+            });
+            self.stop_accepting(l, false);
+            return;
+        }
+        // Small MQTT packets must not wait for Nagle; failure only costs latency.
+        let _ = net::set_nodelay(fd);
+        let backend = listener.backend;
+        let conn = Conn {
+            listener: l as u16,
+            backend: backend as u16,
+            client_fd: fd,
+            server_fd: -1,
+            client,
+            server: None,
+            started_ms: self.now_ms,
+            client_active_ms: self.now_ms,
+            server_active_ms: self.now_ms,
+            inflight: 0,
+            stage: Stage::Connecting {
+                attempt: 0,
+                server: 0,
+                last_failure: None,
+            },
+        };
+        let key = self.conns.insert(conn);
+        let mut conn = self.conns.take(key).expect("just inserted");
+        self.start_connect(key, &mut conn);
+        self.settle(key, conn);
+    }
+
+    /// Stops the multishot accept: to close the socket (shutdown) or to pause (limit).
+    fn stop_accepting(&mut self, l: usize, close: bool) {
+        let slot = &mut self.listeners[l];
+        match slot.state {
+            AcceptState::Armed => {
+                slot.state = AcceptState::Cancelling { close };
+                self.ring
+                    .cancel_user_data(accept_token(l), Token::plain(Op::Cancel));
+            }
+            AcceptState::Cancelling { .. } if close => {
+                slot.state = AcceptState::Cancelling { close };
+            }
+            AcceptState::Paused { .. } if close => {
+                net::close(slot.fd);
+                slot.state = AcceptState::Closed;
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn close_listeners(&mut self) {
+        for l in 0..self.listeners.len() {
+            self.stop_accepting(l, true);
+        }
+    }
+
+    pub(super) fn listeners_closed(&self) -> bool {
+        self.listeners
+            .iter()
+            .all(|s| s.state == AcceptState::Closed)
+    }
+
+    /// Re-arms listeners whose back-off is over and that are below their limit.
+    pub(super) fn resume_paused_listeners(&mut self) {
+        if self.drain_deadline_ms.is_some() {
+            return;
+        }
+        for l in 0..self.listeners.len() {
+            let AcceptState::Paused { until_ms } = self.listeners[l].state else {
+                continue;
+            };
+            let max = self.shared.config.listeners[l].max_connections;
+            let active = self.shared.active[l].0.load(Ordering::Relaxed);
+            if self.now_ms >= until_ms && active < max {
+                self.arm_accept(l);
+            }
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! One worker: a thread with its own io_uring ring, its own SO_REUSEPORT listening sockets,
+//! its own buffer pool and connection table. Nothing here is shared with other workers
+//! except the per-listener connection counters (touched at accept and close only) and the
+//! shutdown flags.
+//!
+//! The loop: submit and wait for completions, dispatch each by the operation encoded in its
+//! `user_data` ([`Token`]), then hand freed buffers to directions that were waiting for one.
+//! Files in this module follow a connection: [`accept`] → [`upstream`] → [`relaying`] →
+//! [`close`].
+
+mod accept;
+mod close;
+mod relaying;
+mod upstream;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::conn::{Side, Stage};
+use crate::slab::{GENERATION_MASK, Key, Slab};
+use crate::sys::buf_ring::Buf;
+use crate::sys::net::EventFd;
+use crate::sys::uring::{Completion, DurationId, Ring, TargetId};
+use crate::timer::{RESOLUTION_MS, TimerWheel};
+
+use accept::ListenerSlot;
+
+/// Completions reaped per batch before dispatching.
+const COMPLETION_BATCH: usize = 1024;
+
+/// State shared by all workers and the main thread. Touched at accept, close and shutdown;
+/// never per byte.
+pub struct Shared {
+    pub config: Config,
+    /// Set on the first SIGTERM/SIGINT: stop accepting, let connections finish.
+    pub draining: AtomicBool,
+    /// Set on a second signal, or when start-up failed: close everything now.
+    pub hard_stop: AtomicBool,
+    /// Open connections per listener, across workers (for `max_connections`).
+    pub active: Vec<PaddedCounter>,
+}
+
+/// A counter on its own cache line so listeners' counters don't false-share.
+#[repr(align(64))]
+#[derive(Default)]
+pub struct PaddedCounter(pub AtomicU32);
+
+impl Shared {
+    pub fn new(config: Config) -> Shared {
+        let active = config
+            .listeners
+            .iter()
+            .map(|_| PaddedCounter::default())
+            .collect();
+        Shared {
+            config,
+            draining: AtomicBool::new(false),
+            hard_stop: AtomicBool::new(false),
+            active,
+        }
+    }
+}
+
+/// What a worker is handed by the runtime.
+pub struct WorkerInit {
+    pub id: usize,
+    pub shared: Arc<Shared>,
+    /// One listening socket per configured listener, in config order.
+    pub listen_fds: Vec<RawFd>,
+    pub wake: Arc<EventFd>,
+}
+
+/// The operation a completion belongs to, stored in the top byte of `user_data`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+enum Op {
+    /// Multishot accept; the key index is the listener index.
+    Accept = 1,
+    /// The wake-up eventfd became readable.
+    Wake = 2,
+    /// The periodic tick (timers, paused listeners, drain deadline).
+    Tick = 3,
+    Connect = 4,
+    ConnectTimer = 5,
+    RecvClient = 6,
+    RecvServer = 7,
+    SendClient = 8,
+    SendServer = 9,
+    /// Completion of a cancel request; nothing to do.
+    Cancel = 10,
+}
+
+/// `user_data` layout: op (8 bits) | generation (24 bits) | slot index (32 bits).
+#[derive(Debug, Clone, Copy)]
+struct Token;
+
+impl Token {
+    fn encode(op: Op, key: Key) -> u64 {
+        ((op as u64) << 56) | (((key.generation & GENERATION_MASK) as u64) << 32) | key.index as u64
+    }
+
+    fn plain(op: Op) -> u64 {
+        Self::encode(
+            op,
+            Key {
+                index: 0,
+                generation: 0,
+            },
+        )
+    }
+
+    fn decode(user_data: u64) -> Option<(Op, Key)> {
+        let op = match (user_data >> 56) as u8 {
+            1 => Op::Accept,
+            2 => Op::Wake,
+            3 => Op::Tick,
+            4 => Op::Connect,
+            5 => Op::ConnectTimer,
+            6 => Op::RecvClient,
+            7 => Op::RecvServer,
+            8 => Op::SendClient,
+            9 => Op::SendServer,
+            10 => Op::Cancel,
+            _ => return None,
+        };
+        let key = Key {
+            index: user_data as u32,
+            generation: (user_data >> 32) as u32 & GENERATION_MASK,
+        };
+        Some((op, key))
+    }
+}
+
+fn recv_op(from: Side) -> Op {
+    match from {
+        Side::Client => Op::RecvClient,
+        Side::Server => Op::RecvServer,
+    }
+}
+
+fn send_op(to: Side) -> Op {
+    match to {
+        Side::Client => Op::SendClient,
+        Side::Server => Op::SendServer,
+    }
+}
+
+/// One proxied connection, as the worker sees it.
+struct Conn {
+    listener: u16,
+    backend: u16,
+    client_fd: RawFd,
+    /// -1 until a backend socket exists.
+    server_fd: RawFd,
+    client: SocketAddr,
+    /// Index into the backend's servers of the server connected (or last tried).
+    server: Option<u16>,
+    started_ms: u64,
+    client_active_ms: u64,
+    server_active_ms: u64,
+    /// Ring operations whose completion has not arrived yet; fds close only at zero.
+    inflight: u16,
+    stage: Stage<Buf>,
+}
+
+impl Conn {
+    fn fd(&self, side: Side) -> RawFd {
+        match side {
+            Side::Client => self.client_fd,
+            Side::Server => self.server_fd,
+        }
+    }
+
+    fn touch(&mut self, side: Side, now_ms: u64) {
+        match side {
+            Side::Client => self.client_active_ms = now_ms,
+            Side::Server => self.server_active_ms = now_ms,
+        }
+    }
+}
+
+/// Per-worker view of a backend.
+struct BackendSlot {
+    targets: Vec<TargetId>,
+    connect_timeout: DurationId,
+    /// Round-robin start for the next connection (per worker: no shared state).
+    next: usize,
+}
+
+pub struct Worker {
+    id: usize,
+    ring: Ring,
+    shared: Arc<Shared>,
+    wake: Arc<EventFd>,
+    listeners: Vec<ListenerSlot>,
+    backends: Vec<BackendSlot>,
+    conns: Slab<Conn>,
+    wheel: TimerWheel<Key>,
+    /// Directions parked because the buffer pool was empty, resumed as buffers come back.
+    starved: VecDeque<(Key, Side)>,
+    epoch: Instant,
+    now_ms: u64,
+    tick: DurationId,
+    client_idle_ms: u64,
+    server_idle_ms: u64,
+    drain_deadline_ms: Option<u64>,
+    last_accept_warning_ms: Option<u64>,
+    accepted: u64,
+}
+
+impl Worker {
+    /// Sets up the ring and per-worker state; runs on the worker's own thread.
+    pub fn new(init: WorkerInit) -> io::Result<Worker> {
+        let config = &init.shared.config;
+        let mut ring = Ring::new(
+            config.runtime.relay_buffers,
+            config.runtime.relay_buffer_size,
+        )?;
+        let backends = config
+            .backends
+            .iter()
+            .map(|b| BackendSlot {
+                targets: b.servers.iter().map(|s| ring.register_target(*s)).collect(),
+                connect_timeout: ring.register_duration(b.connect_timeout),
+                next: init.id,
+            })
+            .collect();
+        let tick = ring.register_duration(Duration::from_millis(RESOLUTION_MS));
+        let listeners = init
+            .listen_fds
+            .iter()
+            .map(|&fd| ListenerSlot::new(fd))
+            .collect();
+        Ok(Worker {
+            id: init.id,
+            ring,
+            client_idle_ms: config.timeouts.client_idle.as_millis() as u64,
+            server_idle_ms: config.timeouts.server_idle.as_millis() as u64,
+            shared: init.shared,
+            wake: init.wake,
+            listeners,
+            backends,
+            conns: Slab::new(),
+            wheel: TimerWheel::new(),
+            starved: VecDeque::new(),
+            epoch: Instant::now(),
+            now_ms: 0,
+            tick,
+            drain_deadline_ms: None,
+            last_accept_warning_ms: None,
+            accepted: 0,
+        })
+    }
+
+    /// Runs until a shutdown has finished on this worker.
+    pub fn run(mut self) -> io::Result<()> {
+        for l in 0..self.listeners.len() {
+            self.arm_accept(l);
+        }
+        self.ring.timeout(self.tick, Token::plain(Op::Tick));
+        self.ring
+            .poll_readable(self.wake.fd(), Token::plain(Op::Wake));
+        // A signal may have arrived before our eventfd poll was armed.
+        self.on_wake();
+
+        let mut completions = Vec::with_capacity(COMPLETION_BATCH);
+        while !self.finished() {
+            self.ring.submit_and_wait(1)?;
+            self.now_ms = self.epoch.elapsed().as_millis() as u64;
+            loop {
+                self.ring.reap(&mut completions);
+                if completions.is_empty() {
+                    break;
+                }
+                for c in &completions {
+                    self.dispatch(*c);
+                }
+            }
+            self.resume_starved();
+        }
+        tracing::debug!(worker = self.id, accepted = self.accepted, "worker stopped");
+        Ok(())
+    }
+
+    fn finished(&self) -> bool {
+        self.drain_deadline_ms.is_some() && self.conns.is_empty() && self.listeners_closed()
+    }
+
+    fn dispatch(&mut self, c: Completion) {
+        let Some((op, key)) = Token::decode(c.user_data) else {
+            tracing::error!(user_data = c.user_data, "completion with an unknown token");
+            return;
+        };
+        match op {
+            Op::Accept => self.on_accept(key.index as usize, c),
+            Op::Wake => {
+                self.wake.drain();
+                self.ring
+                    .poll_readable(self.wake.fd(), Token::plain(Op::Wake));
+                self.on_wake();
+            }
+            Op::Tick => {
+                self.ring.timeout(self.tick, Token::plain(Op::Tick));
+                self.on_tick();
+            }
+            Op::Cancel => {}
+            _ => self.on_conn_completion(op, key, c),
+        }
+    }
+
+    fn on_conn_completion(&mut self, op: Op, key: Key, c: Completion) {
+        let Some(mut conn) = self.conns.take(key) else {
+            // Cannot happen: slots are freed only with no operation in flight. If it did,
+            // at least keep the pool whole.
+            tracing::error!(?op, "completion for a freed connection");
+            if let Some(bid) = c.buffer_id() {
+                let buf = self.ring.bufs_mut().take(bid, 0);
+                self.ring.bufs_mut().recycle(buf);
+            }
+            return;
+        };
+        conn.inflight -= 1;
+        match op {
+            Op::Connect => self.on_connect(key, &mut conn, c.result),
+            Op::ConnectTimer => {}
+            Op::RecvClient => self.on_recv(key, &mut conn, Side::Client, c),
+            Op::RecvServer => self.on_recv(key, &mut conn, Side::Server, c),
+            Op::SendClient => self.on_send(key, &mut conn, Side::Client, c.result),
+            Op::SendServer => self.on_send(key, &mut conn, Side::Server, c.result),
+            Op::Accept | Op::Wake | Op::Tick | Op::Cancel => unreachable!("not a connection op"),
+        }
+        self.settle(key, conn);
+    }
+
+    /// Puts a connection back in the table, or finishes closing it once nothing is in flight.
+    fn settle(&mut self, key: Key, conn: Conn) {
+        if conn.stage.is_closing() && conn.inflight == 0 {
+            self.finalize(key, conn);
+        } else {
+            self.conns.restore(key, conn);
+        }
+    }
+
+    fn on_wake(&mut self) {
+        if self.shared.draining.load(Ordering::Acquire) && self.drain_deadline_ms.is_none() {
+            let grace = self.shared.config.runtime.shutdown_grace.as_millis() as u64;
+            self.drain_deadline_ms = Some(self.now_ms + grace);
+            self.close_listeners();
+            tracing::debug!(
+                worker = self.id,
+                open = self.conns.len(),
+                "draining: not accepting, open connections may finish"
+            );
+        }
+        if self.shared.hard_stop.load(Ordering::Acquire) {
+            self.drain_deadline_ms.get_or_insert(self.now_ms);
+            self.close_listeners();
+            self.close_all(crate::conn::Termination::Shutdown);
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.expire_timers();
+        self.resume_paused_listeners();
+        if let Some(deadline) = self.drain_deadline_ms
+            && self.now_ms >= deadline
+            && !self.conns.is_empty()
+        {
+            tracing::info!(
+                worker = self.id,
+                open = self.conns.len(),
+                "shutdown grace period over: closing open connections"
+            );
+            self.close_all(crate::conn::Termination::Shutdown);
+        }
+    }
+}
