@@ -60,7 +60,7 @@ fn five_thousand_concurrent_connections_spread_over_both_workers() {
         "access-log lines",
         CONNECTIONS,
         Duration::from_secs(60),
-        |v| common::is_access_log(v),
+        common::is_access_log,
     );
     assert_eq!(
         logs.len(),
@@ -79,6 +79,7 @@ fn five_thousand_concurrent_connections_spread_over_both_workers() {
     }
     let mut shares: Vec<_> = per_worker.iter().collect();
     shares.sort();
+    eprintln!("connections per worker: {shares:?}");
     for w in [0, 1] {
         let n = per_worker.get(&w).copied().unwrap_or(0);
         assert!(

@@ -96,6 +96,8 @@ fn client_sending_every_300ms_is_not_closed_by_client_idle() {
     expect_open_and_silent(&mut client, Duration::from_millis(50));
     drop(client);
     assert_eq!(read_to_eof(&mut server), b"");
+    // Both directions done: the connection ends now (not by a later idle timeout).
+    drop(server);
     let log = proxy.access_log_for(client_addr);
     assert_eq!(text(&log, "termination"), "client_closed", "{log}");
 }
@@ -122,6 +124,7 @@ fn client_receiving_every_300ms_is_not_closed_by_client_idle() {
     proxy.assert_no_access_log_for(client_addr, "a client receiving data was closed");
     drop(server);
     assert_eq!(read_to_eof(&mut client), b"");
+    drop(client);
     let log = proxy.access_log_for(client_addr);
     assert_eq!(text(&log, "termination"), "server_closed", "{log}");
 }
@@ -150,6 +153,7 @@ fn server_sending_every_300ms_is_not_closed_by_server_idle() {
     server.read_exact(&mut got).unwrap();
     drop(client);
     assert_eq!(read_to_eof(&mut server), b"");
+    drop(server);
     let log = proxy.access_log_for(client_addr);
     assert_eq!(text(&log, "termination"), "client_closed", "{log}");
 }

@@ -39,8 +39,10 @@ pub struct EchoServer {
 
 impl EchoServer {
     pub fn start() -> EchoServer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind echo server");
-        // The default std backlog (128) is enough: the proxy's connects complete in the kernel.
+        // std's backlog is 128; the proxy opens thousands of upstream connections in a burst
+        // (tests/many_connections.rs), and a full queue drops SYNs, which the proxy would
+        // rightly report as connect timeouts. So listen with the kernel's maximum.
+        let listener = listen_loopback(4096);
         let addr = listener.local_addr().unwrap();
         listener.set_nonblocking(true).unwrap();
         let accepted = Arc::new(AtomicUsize::new(0));
@@ -277,6 +279,16 @@ fn bind_loopback_any_port(fd: &OwnedFd) -> SocketAddr {
         Ipv4Addr::from(u32::from_be(out.sin_addr.s_addr)),
         u16::from_be(out.sin_port),
     ))
+}
+
+/// A listener on 127.0.0.1, port 0, with the given accept backlog (capped by somaxconn).
+pub fn listen_loopback(backlog: i32) -> TcpListener {
+    let fd = loopback_socket();
+    bind_loopback_any_port(&fd);
+    // SAFETY: listen(2) on the socket we own.
+    let rc = unsafe { libc::listen(fd.as_raw_fd(), backlog) };
+    assert_eq!(rc, 0, "listen: {}", io::Error::last_os_error());
+    TcpListener::from(fd)
 }
 
 /// A loopback port that is bound but not listening: a SYN to it gets a RST, so connects are
