@@ -29,6 +29,25 @@ fn refused_first_server_fails_over_to_the_second() {
     assert_eq!(text(&log, "termination"), "client_closed", "{log}");
 }
 
+/// "Tried in order": while the first server is up, every connection goes to it, whichever
+/// worker accepts it. (Found on the first run: each worker starts at a round-robin position
+/// — worker 1 at server 1 — so connections skipped a healthy first server.)
+#[test]
+fn every_connection_goes_to_the_first_server_while_it_is_up() {
+    let (first, second) = (EchoServer::start(), EchoServer::start());
+    let proxy = start(&[first.addr, second.addr], "1s");
+    let addr = proxy.listen_addr("mqtt");
+    for i in 0..8 {
+        let mut client = connect(addr);
+        echo_roundtrip(&mut client, format!("connection {i}").as_bytes());
+    }
+    assert_eq!(
+        (first.accepted(), second.accepted()),
+        (8, 0),
+        "connections per server (first, second)"
+    );
+}
+
 #[test]
 fn connect_timeout_on_first_server_fails_over_to_the_second() {
     let hole = BlackholeListener::new();
@@ -39,16 +58,18 @@ fn connect_timeout_on_first_server_fails_over_to_the_second() {
     let client_addr = client.local_addr().unwrap();
     echo_roundtrip(&mut client, b"after a timeout");
     let waited = t0.elapsed();
-    // The first server was really tried (and waited for) before the second: servers are
-    // tried in order, so the echo cannot come back before the 500 ms connect timeout.
-    assert!(
-        waited >= Duration::from_millis(400),
-        "echo after {waited:?}: the first server's 500ms connect timeout was not waited for"
-    );
     drop(client);
     let log = proxy.access_log_for(client_addr);
     assert_eq!(text(&log, "server"), echo.addr.to_string(), "{log}");
     assert_eq!(text(&log, "termination"), "client_closed", "{log}");
+    // The first server was really tried (and waited for) before the second: servers are
+    // tried in order, so the echo cannot come back before the 500 ms connect timeout.
+    assert!(
+        waited >= Duration::from_millis(400),
+        "echo after {waited:?}: the first server's 500ms connect timeout was not waited for; \
+         access log: {log}\n{}",
+        proxy.stderr_tail(10)
+    );
 }
 
 #[test]
