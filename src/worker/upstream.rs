@@ -132,6 +132,9 @@ impl Worker {
             }
         }
         let cause = last_failure.unwrap_or(Termination::ConnectError);
+        // No server was connected: the access log says `server=-` (the attempts are in the
+        // debug log).
+        conn.server = None;
         self.begin_close(conn, cause);
     }
 
