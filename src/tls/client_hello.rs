@@ -7,9 +7,9 @@
 //! returns [`Peek::Hello`], then either start a [`super::TlsSession`] and `read` the same bytes,
 //! or forward them.
 //!
-//! `peek` re-parses from the start on each call. The input is capped at
-//! [`MAX_CLIENT_HELLO_BYTES`], so the worst case (a hello arriving a byte per segment) is
-//! bounded, and real hellos arrive in one segment.
+//! `peek` starts over on each call, but only hands the bytes to rustls once the record framing
+//! says the whole hello is there, so a hello arriving a byte per segment is parsed once. The
+//! input is capped at [`MAX_CLIENT_HELLO_BYTES`].
 
 use rustls::AlertDescription;
 use rustls::server::Acceptor;
@@ -109,6 +109,21 @@ pub fn peek(bytes: &[u8]) -> Result<Peek, HelloError> {
         _ => return Err(HelloError::NotTls),
     }
     let window = &bytes[..bytes.len().min(MAX_CLIENT_HELLO_BYTES)];
+    // Cheap framing first, so a hello trickling in a byte per segment is parsed once, not
+    // once per segment.
+    let framing = HandshakeFraming::of(window);
+    match framing.announced_len() {
+        None => return incomplete_or_too_large(window),
+        Some(len)
+            if len + HANDSHAKE_HEADER_BYTES + RECORD_HEADER_BYTES > MAX_CLIENT_HELLO_BYTES =>
+        {
+            return Err(HelloError::TooLarge);
+        }
+        Some(len) if !framing.other_record && framing.payload < len + HANDSHAKE_HEADER_BYTES => {
+            return incomplete_or_too_large(window);
+        }
+        Some(_) => {}
+    }
     let mut acceptor = Acceptor::default();
     let mut rest = window;
     while !rest.is_empty() {
@@ -120,11 +135,13 @@ pub fn peek(bytes: &[u8]) -> Result<Peek, HelloError> {
         }
     }
     match acceptor.accept() {
-        Ok(None) if window.len() == MAX_CLIENT_HELLO_BYTES => Err(HelloError::TooLarge),
-        Ok(None) => Ok(Peek::Incomplete),
+        Ok(None) => incomplete_or_too_large(window),
         Err(_) => Err(HelloError::Invalid),
         Ok(Some(accepted)) => {
-            if hello_legacy_version(window).is_none_or(|v| v < MIN_HELLO_VERSION) {
+            if framing
+                .legacy_version()
+                .is_none_or(|v| v < MIN_HELLO_VERSION)
+            {
                 return Err(HelloError::UnsupportedVersion);
             }
             let hello = accepted.client_hello();
@@ -139,30 +156,74 @@ pub fn peek(bytes: &[u8]) -> Result<Peek, HelloError> {
     }
 }
 
+fn incomplete_or_too_large(window: &[u8]) -> Result<Peek, HelloError> {
+    if window.len() == MAX_CLIENT_HELLO_BYTES {
+        Err(HelloError::TooLarge)
+    } else {
+        Ok(Peek::Incomplete)
+    }
+}
+
 /// An SSLv2-format ClientHello (what SSLv2 and some SSLv3-era clients send): a 2-byte length
 /// with the high bit set, then message type 1 (draft-hickman-netscape-ssl-00, RFC 6101 E.1).
 fn is_sslv2_hello(bytes: &[u8]) -> bool {
     matches!(bytes, [len_hi, _, 1, ..] if len_hi & 0x80 != 0)
 }
 
-/// The ClientHello's `legacy_version`, reading through record headers (a hello may be split
-/// into records of any size, even 1 byte). Only called on bytes rustls accepted.
-fn hello_legacy_version(bytes: &[u8]) -> Option<u16> {
-    // The version follows the handshake header.
-    const WANTED: usize = HANDSHAKE_HEADER_BYTES + 2;
-    let mut prefix = [0u8; WANTED];
-    let mut have = 0;
-    let mut rest = bytes;
-    while have < WANTED {
-        let (header, after) = rest.split_at_checked(RECORD_HEADER_BYTES)?;
-        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
-        let (payload, after) = after.split_at_checked(len)?;
-        let take = payload.len().min(WANTED - have);
-        prefix[have..have + take].copy_from_slice(&payload[..take]);
-        have += take;
-        rest = after;
+/// Record framing of the handshake records at the start of the input: how much handshake
+/// payload they carry, and its first bytes (a hello may be cut into records of any size,
+/// even 1 byte, so its header can span several).
+struct HandshakeFraming {
+    /// The first payload bytes: handshake header (type, u24 length), then `legacy_version`.
+    prefix: [u8; HANDSHAKE_HEADER_BYTES + 2],
+    /// How many of `prefix` are filled.
+    prefix_len: usize,
+    /// Payload bytes in the complete handshake records at the start.
+    payload: usize,
+    /// A complete record of another type follows them: rustls must judge.
+    other_record: bool,
+}
+
+impl HandshakeFraming {
+    fn of(bytes: &[u8]) -> HandshakeFraming {
+        let mut framing = HandshakeFraming {
+            prefix: [0; HANDSHAKE_HEADER_BYTES + 2],
+            prefix_len: 0,
+            payload: 0,
+            other_record: false,
+        };
+        let mut rest = bytes;
+        while let Some((header, after)) = rest.split_at_checked(RECORD_HEADER_BYTES) {
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            let Some((payload, after)) = after.split_at_checked(len) else {
+                break;
+            };
+            if header[0] != CONTENT_TYPE_HANDSHAKE {
+                framing.other_record = true;
+                break;
+            }
+            let take = payload.len().min(framing.prefix.len() - framing.prefix_len);
+            framing.prefix[framing.prefix_len..framing.prefix_len + take]
+                .copy_from_slice(&payload[..take]);
+            framing.prefix_len += take;
+            framing.payload += len;
+            rest = after;
+        }
+        framing
     }
-    Some(u16::from_be_bytes([prefix[4], prefix[5]]))
+
+    /// The handshake message length its header announces, once the header is in.
+    fn announced_len(&self) -> Option<usize> {
+        let [_, a, b, c, ..] = self.prefix;
+        (self.prefix_len >= HANDSHAKE_HEADER_BYTES)
+            .then(|| usize::from(a) << 16 | usize::from(b) << 8 | usize::from(c))
+    }
+
+    /// The ClientHello's `legacy_version`.
+    fn legacy_version(&self) -> Option<u16> {
+        let [.., hi, lo] = self.prefix;
+        (self.prefix_len == self.prefix.len()).then(|| u16::from_be_bytes([hi, lo]))
+    }
 }
 
 /// A fatal alert record in the clear, for refusing a client before any session exists

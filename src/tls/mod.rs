@@ -12,6 +12,7 @@
 //! The server configuration ([`rustls::ServerConfig`]) is built elsewhere, from the config.
 
 pub mod client_hello;
+mod encode;
 pub mod error;
 pub mod info;
 pub mod session;
@@ -21,7 +22,13 @@ mod testbed;
 #[cfg(test)]
 mod tests_client_hello;
 #[cfg(test)]
+mod tests_failures;
+#[cfg(test)]
+mod tests_fuzz;
+#[cfg(test)]
 mod tests_session;
+#[cfg(test)]
+mod tests_split_key_update;
 
 pub use error::{SentAlert, TlsError, TlsErrorKind};
 pub use info::{CertAlgorithms, ClientCert, KeyAlgorithm, TlsInfo};

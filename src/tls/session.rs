@@ -10,6 +10,10 @@
 //!   call, also after one that completed the handshake: TLS 1.3 session tickets (rustls sends
 //!   `ServerConfig::send_tls13_tickets`, 2 by default) go out right after the client's
 //!   Finished, and after an error `outgoing` holds the alert.
+//! - Until the ClientHello is complete, `read` consumes nothing (all of `incoming` is held): we
+//!   look at the hello ourselves for the SNI (rustls 0.23 has no server-name accessor on an
+//!   unbuffered connection) and must see it before rustls rearranges it. Held bytes are
+//!   capped at [`MAX_HELD_BYTES`] (`tls_too_much_held`).
 //! - `write`/`close_notify` take the held bytes too. rustls remembers how far into them it
 //!   has reassembled a handshake message (a post-handshake KeyUpdate split across records),
 //!   and looks at them again before it lets us encrypt. Passing anything else would make
@@ -26,13 +30,11 @@
 use std::sync::Arc;
 
 use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
-use rustls::unbuffered::{
-    ConnectionState, EncodeError, EncryptError, InsufficientSizeError, UnbufferedStatus,
-    WriteTraffic,
-};
+use rustls::unbuffered::{ConnectionState, UnbufferedStatus, WriteTraffic};
 use rustls::{ExtractedSecrets, ServerConfig};
 
 use super::client_hello::{Peek, peek};
+use super::encode::{append_with, encode_shortfall, encrypt_shortfall, encrypted_size_estimate};
 use super::error::{TlsError, TlsErrorKind, alert_paired_with, plaintext_alert};
 use super::info::{ClientCert, TlsInfo, cipher_names, subject_cn, version_name};
 use super::{MAX_HELD_BYTES, SentAlert};
@@ -439,68 +441,4 @@ fn copy_plaintext(head: &mut [u8], at: usize, payload: &[u8]) -> Result<usize, T
         .ok_or(TlsError::local(TlsErrorKind::Internal))?;
     dst.copy_from_slice(payload);
     Ok(end)
-}
-
-/// Runs a rustls encoder that writes into a slice, growing `outgoing` to fit.
-///
-/// The slice starts `estimate` bytes long; if rustls says it needs more it reports how much and
-/// we retry once with exactly that. The retry calls the encoder twice, which matters for
-/// `encrypt` (it may schedule a TLS 1.3 key update per call), hence a good estimate there.
-fn append_with<E>(
-    outgoing: &mut Vec<u8>,
-    estimate: usize,
-    mut encode: impl FnMut(&mut [u8]) -> Result<usize, E>,
-    shortfall: impl Fn(&E) -> Option<usize>,
-) -> Result<(), TlsError> {
-    let start = outgoing.len();
-    outgoing.resize(start + estimate, 0);
-    let result = match encode(&mut outgoing[start..]) {
-        Err(e) => match shortfall(&e) {
-            Some(required) => {
-                outgoing.resize(start + required, 0);
-                encode(&mut outgoing[start..]).ok()
-            }
-            None => None,
-        },
-        Ok(written) => Some(written),
-    };
-    match result {
-        Some(written) => {
-            outgoing.truncate(start + written);
-            Ok(())
-        }
-        None => {
-            outgoing.truncate(start);
-            Err(TlsError::local(TlsErrorKind::Internal))
-        }
-    }
-}
-
-/// Ciphertext size of `plaintext_len` bytes of application data, rounded up.
-///
-/// rustls cuts records at 16 KiB of plaintext (unless the config lowers
-/// `max_fragment_size`) and adds at most 29 bytes to each: 5 of header plus, for TLS 1.2 GCM,
-/// an 8-byte explicit nonce and a 16-byte tag (TLS 1.3: 1 content-type byte and the tag).
-fn encrypted_size_estimate(plaintext_len: usize) -> usize {
-    const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
-    const MAX_RECORD_OVERHEAD: usize = 29;
-    plaintext_len + plaintext_len.div_ceil(MAX_RECORD_PLAINTEXT) * MAX_RECORD_OVERHEAD
-}
-
-fn encode_shortfall(e: &EncodeError) -> Option<usize> {
-    match e {
-        EncodeError::InsufficientSize(InsufficientSizeError { required_size }) => {
-            Some(*required_size)
-        }
-        _ => None,
-    }
-}
-
-fn encrypt_shortfall(e: &EncryptError) -> Option<usize> {
-    match e {
-        EncryptError::InsufficientSize(InsufficientSizeError { required_size }) => {
-            Some(*required_size)
-        }
-        _ => None,
-    }
 }
