@@ -374,3 +374,20 @@ fn client_key_update_is_handled() {
     assert_eq!(pair.received, b"after update");
     assert_eq!(pair.server_send(b"still fine"), b"still fine");
 }
+
+/// MQTT clients send CONNECT right behind their TLS 1.3 Finished, often in one segment.
+#[test]
+fn data_behind_the_client_finished_comes_out_of_the_completing_read() {
+    let mut pair = Pair::new(
+        client_config(&[&TLS13], None, Some(&pki().device1)),
+        server_config(&pki().server_ecdsa, ClientAuth::Required),
+    );
+    let hello = pair.client_wire();
+    let flight = pair.server_read(&hello).unwrap();
+    pair.client_receive(&flight).unwrap();
+    let finished_and_connect = pair.client_send(b"CONNECT");
+    pair.server_read(&finished_and_connect).unwrap();
+    assert!(pair.last.handshake_complete);
+    assert_eq!(pair.received, b"CONNECT");
+    assert_eq!(pair.last.consumed, finished_and_connect.len());
+}
