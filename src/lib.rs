@@ -27,4 +27,5 @@ pub mod runtime;
 mod slab;
 pub mod sys;
 pub mod timer;
+pub mod tls;
 pub mod worker;

@@ -1,0 +1,444 @@
+//! One server-side TLS session over rustls' unbuffered API, fed bytes by the driver.
+//!
+//! # The contract with the driver
+//!
+//! - `read(incoming, outgoing)`: `incoming` is the bytes the last `read` left unconsumed (the
+//!   *held* bytes, exactly as that call left them: rustls reassembles handshake messages in
+//!   place, so they may differ from what arrived) followed by new bytes from the socket. On
+//!   return, `incoming[..plaintext]` is decrypted application data and
+//!   `incoming[consumed..]` must be held and presented again. Send `outgoing` after **every**
+//!   call, also after one that completed the handshake: TLS 1.3 session tickets (rustls sends
+//!   `ServerConfig::send_tls13_tickets`, 2 by default) go out right after the client's
+//!   Finished, and after an error `outgoing` holds the alert.
+//! - Until the ClientHello is complete, `read` consumes nothing (all of `incoming` is held): we
+//!   look at the hello ourselves for the SNI (rustls 0.23 has no server-name accessor on an
+//!   unbuffered connection) and must see it before rustls rearranges it. Held bytes are
+//!   capped at [`MAX_HELD_BYTES`] (`tls_too_much_held`).
+//! - `write`/`close_notify` take the held bytes too. rustls remembers how far into them it
+//!   has reassembled a handshake message (a post-handshake KeyUpdate split across records),
+//!   and looks at them again before it lets us encrypt. Passing anything else would make
+//!   rustls index out of bounds; we check the length and refuse instead.
+//! - An idle established session owns no I/O buffer: no plaintext, no ciphertext, no held
+//!   bytes (those are the driver's). What stays is rustls' key schedule and state, the
+//!   client's certificate chain (rustls keeps it) and [`TlsInfo`].
+//!
+//! rustls 0.23 decrypts each record in place in `incoming`, then copies the payload into a
+//! `Vec` of its own that lives until we take it; we copy it back to the front of `incoming`
+//! (plaintext is always shorter than the ciphertext it came from). One transient allocation
+//! per application-data record, freed within the call.
+
+use std::sync::Arc;
+
+use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+use rustls::unbuffered::{ConnectionState, UnbufferedStatus, WriteTraffic};
+use rustls::{ExtractedSecrets, ServerConfig};
+
+use super::client_hello::{Peek, peek};
+use super::encode::{append_with, encode_shortfall, encrypt_shortfall, encrypted_size_estimate};
+use super::error::{TlsError, TlsErrorKind, alert_paired_with, plaintext_alert};
+use super::info::{ClientCert, TlsInfo, cipher_names, subject_cn, version_name};
+use super::{MAX_HELD_BYTES, SentAlert};
+
+/// States one call may step through beyond one per input byte.
+///
+/// Every rustls state either consumes input (a record is at least 5 bytes) or drains something
+/// rustls queued: a handshake flight is under 10 chunks, plus 2 tickets and an alert. The bound
+/// only exists so that a rustls bug cannot spin a worker forever; hitting it is `tls_internal`.
+const MAX_STATES_WITHOUT_INPUT: usize = 64;
+
+/// Where a session is in its life. It only moves forward.
+#[derive(Debug)]
+enum Stage {
+    /// Nothing processed yet: the ClientHello is not complete.
+    AwaitingHello,
+    /// rustls is handshaking. `sni` is from our own look at the hello: rustls 0.23 has no
+    /// server-name accessor on its unbuffered connection.
+    Handshaking {
+        sni: Option<Box<str>>,
+    },
+    Established(TlsInfo),
+    /// A fatal error was reported; every later call reports it again.
+    Failed(TlsErrorKind),
+}
+
+/// What one [`TlsSession::read`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// Bytes of `incoming` done with. `incoming[consumed..]` must be held and presented again.
+    pub consumed: usize,
+    /// `incoming[..plaintext]` is decrypted application data, in order.
+    pub plaintext: usize,
+    /// The handshake completed during this call: [`TlsSession::info`] is now available.
+    pub handshake_complete: bool,
+    /// The client's close_notify arrived during this call. Everything after it is ignored
+    /// (and counted as consumed), as RFC 8446 §6.1 requires.
+    pub peer_closed: bool,
+}
+
+/// What [`TlsSession::into_kernel`] hands over for kernel TLS.
+pub struct KernelHandoff {
+    /// Traffic secrets and record sequence numbers for `setsockopt(TLS_TX/TLS_RX)`.
+    pub secrets: ExtractedSecrets,
+    /// rustls' remaining state, for key updates and post-handshake messages.
+    pub connection: rustls::kernel::KernelConnection<ServerConnectionData>,
+    /// What the handshake negotiated.
+    pub info: TlsInfo,
+}
+
+/// A server-side TLS session: rustls' unbuffered connection plus what the driver needs.
+pub struct TlsSession {
+    conn: UnbufferedServerConnection,
+    stage: Stage,
+    /// How many bytes the last `read` left unconsumed; the driver presents them again.
+    held: usize,
+    close_sent: bool,
+    peer_closed: bool,
+    /// Copied from the config: `into_kernel` can then refuse before it consumes the session.
+    secret_extraction: bool,
+}
+
+impl TlsSession {
+    /// A session that will handshake with `config`.
+    pub fn new(config: Arc<ServerConfig>) -> Result<TlsSession, TlsError> {
+        let secret_extraction = config.enable_secret_extraction;
+        let conn = UnbufferedServerConnection::new(config)
+            .map_err(|_| TlsError::local(TlsErrorKind::Config))?;
+        Ok(TlsSession {
+            conn,
+            stage: Stage::AwaitingHello,
+            held: 0,
+            close_sent: false,
+            peer_closed: false,
+            secret_extraction,
+        })
+    }
+
+    /// Processes the held bytes and new ciphertext in `incoming`, in place.
+    ///
+    /// Appends what must go to the client (handshake flights, tickets, alerts) to `outgoing`.
+    /// Moves decrypted application data to the front of `incoming`. Never panics on what the
+    /// peer sends; the work is bounded by `incoming.len()`. After an error `outgoing` holds
+    /// the alert, if one is due: send it, then close.
+    pub fn read(
+        &mut self,
+        incoming: &mut [u8],
+        outgoing: &mut Vec<u8>,
+    ) -> Result<ReadOutcome, TlsError> {
+        if let Stage::Failed(kind) = self.stage {
+            return Err(TlsError::local(kind));
+        }
+        if incoming.len() < self.held {
+            return Err(TlsError::local(TlsErrorKind::HeldBytesMismatch));
+        }
+        let mut out = ReadOutcome::default();
+        if self.peer_closed {
+            out.consumed = incoming.len();
+            self.held = 0;
+            return Ok(out);
+        }
+        if let Stage::AwaitingHello = self.stage {
+            match peek(incoming) {
+                // rustls could only join records in place, which would spoil the next peek.
+                Ok(Peek::Incomplete) => {
+                    self.held = incoming.len();
+                    return Ok(out);
+                }
+                Ok(Peek::Hello(hello)) => self.stage = Stage::Handshaking { sni: hello.sni },
+                // rustls will fail on it too, with the right alert.
+                Err(_) => self.stage = Stage::Handshaking { sni: None },
+            }
+        }
+        let was_handshaking = self.conn.is_handshaking();
+        if let Err(err) = self.step_until_blocked(incoming, outgoing, &mut out) {
+            self.stage = Stage::Failed(err.kind);
+            return Err(err);
+        }
+        if self.peer_closed {
+            out.consumed = incoming.len();
+        }
+        self.held = incoming.len() - out.consumed;
+        if self.held > MAX_HELD_BYTES {
+            self.stage = Stage::Failed(TlsErrorKind::TooMuchHeld);
+            return Err(TlsError::local(TlsErrorKind::TooMuchHeld));
+        }
+        if was_handshaking && !self.conn.is_handshaking() {
+            let sni = match &mut self.stage {
+                Stage::Handshaking { sni } => sni.take(),
+                _ => None,
+            };
+            self.stage = Stage::Established(self.negotiated(sni));
+            out.handshake_complete = true;
+        }
+        Ok(out)
+    }
+
+    /// Drives rustls until it needs more input, recording progress in `out`.
+    fn step_until_blocked(
+        &mut self,
+        incoming: &mut [u8],
+        outgoing: &mut Vec<u8>,
+        out: &mut ReadOutcome,
+    ) -> Result<(), TlsError> {
+        for _ in 0..incoming.len() + MAX_STATES_WITHOUT_INPUT {
+            // `head` is ciphertext already discarded: plaintext goes there. `tail` is rustls'.
+            let (head, tail) = incoming.split_at_mut(out.consumed);
+            let UnbufferedStatus { discard, state } = self.conn.process_tls_records(tail);
+            let state = match state {
+                Ok(state) => state,
+                Err(err) => {
+                    out.consumed += discard;
+                    let tail = &mut incoming[out.consumed..];
+                    return Err(self.fail(&err, tail, outgoing));
+                }
+            };
+            let mut blocked = false;
+            match state {
+                // The records' discard is only known once all are taken, so we take them on
+                // the next turn, when `head` covers their ciphertext.
+                ConnectionState::ReadTraffic(_) | ConnectionState::ReadEarlyData(_)
+                    if discard > 0 => {}
+                ConnectionState::ReadTraffic(mut records) => {
+                    while let Some(record) = records.next_record() {
+                        let record = record.map_err(|_| TlsError::local(TlsErrorKind::Internal))?;
+                        out.plaintext = copy_plaintext(head, out.plaintext, record.payload)?;
+                    }
+                }
+                // Only if the config enables 0-RTT (`max_early_data_size`); it is replayable.
+                ConnectionState::ReadEarlyData(mut records) => {
+                    while let Some(record) = records.next_record() {
+                        let record = record.map_err(|_| TlsError::local(TlsErrorKind::Internal))?;
+                        out.plaintext = copy_plaintext(head, out.plaintext, record.payload)?;
+                    }
+                }
+                ConnectionState::EncodeTlsData(mut data) => {
+                    append_with(outgoing, 0, |buf| data.encode(buf), encode_shortfall)?;
+                }
+                // `outgoing` is the driver's to send; rustls just wants to know it is taken.
+                ConnectionState::TransmitTlsData(transmit) => transmit.done(),
+                ConnectionState::PeerClosed => {
+                    self.peer_closed = true;
+                    out.peer_closed = true;
+                }
+                ConnectionState::BlockedHandshake
+                | ConnectionState::WriteTraffic(_)
+                | ConnectionState::Closed => blocked = true,
+                _ => return Err(TlsError::local(TlsErrorKind::Internal)),
+            }
+            out.consumed += discard;
+            if blocked {
+                return Ok(());
+            }
+        }
+        Err(TlsError::local(TlsErrorKind::Internal))
+    }
+
+    /// Encrypts `plaintext` as application data records appended to `outgoing`.
+    ///
+    /// `held` is what the last `read` left unconsumed (empty if nothing).
+    pub fn write(
+        &mut self,
+        held: &mut [u8],
+        plaintext: &[u8],
+        outgoing: &mut Vec<u8>,
+    ) -> Result<(), TlsError> {
+        self.check_writable(held)?;
+        if self.close_sent {
+            return Err(TlsError::local(TlsErrorKind::Closed));
+        }
+        if plaintext.is_empty() {
+            return Ok(());
+        }
+        self.with_write_traffic(held, outgoing, |traffic, outgoing| {
+            let estimate = encrypted_size_estimate(plaintext.len());
+            append_with(
+                outgoing,
+                estimate,
+                |buf| traffic.encrypt(plaintext, buf),
+                encrypt_shortfall,
+            )
+        })
+    }
+
+    /// Appends an encrypted close_notify alert to `outgoing`. Calling it again does nothing.
+    pub fn close_notify(
+        &mut self,
+        held: &mut [u8],
+        outgoing: &mut Vec<u8>,
+    ) -> Result<(), TlsError> {
+        self.check_writable(held)?;
+        if self.close_sent {
+            return Ok(());
+        }
+        self.with_write_traffic(held, outgoing, |traffic, outgoing| {
+            append_with(
+                outgoing,
+                0,
+                |buf| traffic.queue_close_notify(buf),
+                encrypt_shortfall,
+            )
+        })?;
+        self.close_sent = true;
+        Ok(())
+    }
+
+    /// True until the handshake completed (and also after a failure during it).
+    pub fn is_handshaking(&self) -> bool {
+        match &self.stage {
+            Stage::AwaitingHello | Stage::Handshaking { .. } => true,
+            Stage::Established(_) => false,
+            Stage::Failed(_) => self.conn.is_handshaking(),
+        }
+    }
+
+    /// What the handshake negotiated, once it completed.
+    pub fn info(&self) -> Option<&TlsInfo> {
+        match &self.stage {
+            Stage::Established(info) => Some(info),
+            _ => None,
+        }
+    }
+
+    /// How many bytes the last `read` left for the driver to hold.
+    pub fn held_len(&self) -> usize {
+        self.held
+    }
+
+    /// Gives the session up for kernel TLS offload.
+    ///
+    /// Needs `ServerConfig::enable_secret_extraction`, a completed handshake and no held
+    /// bytes (the kernel cannot be handed bytes already read from the socket). Those are
+    /// checked first; a refusal by rustls after that still consumes the session.
+    pub fn into_kernel(self) -> Result<KernelHandoff, TlsError> {
+        let info = match self.stage {
+            Stage::Established(info) => info,
+            Stage::AwaitingHello | Stage::Handshaking { .. } => {
+                return Err(TlsError::local(TlsErrorKind::NotReady));
+            }
+            Stage::Failed(kind) => return Err(TlsError::local(kind)),
+        };
+        if !self.secret_extraction || self.held != 0 {
+            return Err(TlsError::local(TlsErrorKind::KernelHandoff));
+        }
+        let (secrets, connection) = self
+            .conn
+            .dangerous_into_kernel_connection()
+            .map_err(|_| TlsError::local(TlsErrorKind::KernelHandoff))?;
+        Ok(KernelHandoff {
+            secrets,
+            connection,
+            info,
+        })
+    }
+
+    fn check_writable(&self, held: &[u8]) -> Result<(), TlsError> {
+        match self.stage {
+            Stage::Established(_) if held.len() == self.held => Ok(()),
+            Stage::Established(_) => Err(TlsError::local(TlsErrorKind::HeldBytesMismatch)),
+            Stage::AwaitingHello | Stage::Handshaking { .. } => {
+                Err(TlsError::local(TlsErrorKind::NotReady))
+            }
+            Stage::Failed(kind) => Err(TlsError::local(kind)),
+        }
+    }
+
+    /// Steps rustls over the held bytes to its `WriteTraffic` state and runs `f` there.
+    fn with_write_traffic(
+        &mut self,
+        held: &mut [u8],
+        outgoing: &mut Vec<u8>,
+        f: impl FnOnce(
+            &mut WriteTraffic<'_, ServerConnectionData>,
+            &mut Vec<u8>,
+        ) -> Result<(), TlsError>,
+    ) -> Result<(), TlsError> {
+        for _ in 0..MAX_STATES_WITHOUT_INPUT {
+            let UnbufferedStatus { discard, state } = self.conn.process_tls_records(held);
+            // `read` left no complete record in `held`, so rustls has nothing to discard.
+            if discard != 0 {
+                return Err(TlsError::local(TlsErrorKind::Internal));
+            }
+            match state {
+                Ok(ConnectionState::WriteTraffic(mut traffic)) => return f(&mut traffic, outgoing),
+                // A KeyUpdate response or similar that rustls queued.
+                Ok(ConnectionState::EncodeTlsData(mut data)) => {
+                    append_with(outgoing, 0, |buf| data.encode(buf), encode_shortfall)?;
+                }
+                Ok(ConnectionState::TransmitTlsData(transmit)) => transmit.done(),
+                Ok(ConnectionState::PeerClosed) => self.peer_closed = true,
+                Ok(ConnectionState::Closed) => return Err(TlsError::local(TlsErrorKind::Closed)),
+                Ok(_) => return Err(TlsError::local(TlsErrorKind::Internal)),
+                Err(err) => return Err(self.fail(&err, held, outgoing)),
+            }
+        }
+        Err(TlsError::local(TlsErrorKind::Internal))
+    }
+
+    /// Records a fatal rustls error and drains the alert rustls queued into `outgoing`.
+    ///
+    /// rustls queues the alert when it fails and hands it out as `EncodeTlsData` on the next
+    /// `process_tls_records`, before it looks at input again. We stop while its queue is empty
+    /// (`wants_write`): one call more and it would parse `rest` again, hit the same error and
+    /// queue a second alert (a `debug_assert` in rustls). `rest` must still be the undiscarded
+    /// input, since that is what rustls' bookkeeping points into.
+    fn fail(&mut self, err: &rustls::Error, rest: &mut [u8], outgoing: &mut Vec<u8>) -> TlsError {
+        let kind = TlsErrorKind::from_rustls(err, self.conn.is_handshaking());
+        self.stage = Stage::Failed(kind);
+        let before = outgoing.len();
+        for _ in 0..MAX_STATES_WITHOUT_INPUT {
+            if !self.conn.wants_write() {
+                break;
+            }
+            let Ok(ConnectionState::EncodeTlsData(mut data)) =
+                self.conn.process_tls_records(rest).state
+            else {
+                break;
+            };
+            if append_with(outgoing, 0, |buf| data.encode(buf), encode_shortfall).is_err() {
+                break;
+            }
+        }
+        let sent = &outgoing[before..];
+        let alert = if sent.is_empty() {
+            SentAlert::None
+        } else if let Some(desc) = plaintext_alert(sent) {
+            SentAlert::Known(desc)
+        } else {
+            alert_paired_with(err).map_or(SentAlert::Encrypted, SentAlert::Known)
+        };
+        TlsError { kind, alert }
+    }
+
+    /// Collects what the handshake negotiated. Called once, when it completes.
+    fn negotiated(&self, sni: Option<Box<str>>) -> TlsInfo {
+        let version = self.conn.protocol_version().map_or("unknown", version_name);
+        let (cipher, cipher_iana) = self
+            .conn
+            .negotiated_cipher_suite()
+            .map_or(("unknown", "unknown"), |s| cipher_names(s.suite()));
+        let client_cert = match self.conn.peer_certificates().and_then(|c| c.first()) {
+            Some(leaf) => ClientCert::Verified {
+                cn: subject_cn(leaf),
+            },
+            None => ClientCert::None,
+        };
+        TlsInfo {
+            version,
+            cipher,
+            cipher_iana,
+            alpn: self.conn.alpn_protocol().map(Box::from),
+            sni,
+            client_cert,
+        }
+    }
+}
+
+/// Copies one record's plaintext to `head[at..]`; returns the new end.
+fn copy_plaintext(head: &mut [u8], at: usize, payload: &[u8]) -> Result<usize, TlsError> {
+    // Cannot fail: a record's plaintext is shorter than its ciphertext, which is in `head`.
+    let end = at + payload.len();
+    let dst = head
+        .get_mut(at..end)
+        .ok_or(TlsError::local(TlsErrorKind::Internal))?;
+    dst.copy_from_slice(payload);
+    Ok(end)
+}
