@@ -17,12 +17,39 @@ impl Worker {
         if conn.stage.is_closing() {
             return;
         }
-        let relay = match std::mem::replace(&mut conn.stage, Stage::Closing { cause, relay: None })
-        {
-            Stage::Relaying(relay) => Some(relay),
-            _ => None,
+        let closing = Stage::Closing {
+            cause,
+            since_ms: self.now_ms,
+            relay: None,
+            sending: None,
         };
-        conn.stage = Stage::Closing { cause, relay };
+        let (relay, sending) = match std::mem::replace(&mut conn.stage, closing) {
+            Stage::Relaying(relay) => (Some(relay), None),
+            // A handshake flight may be in flight: its buffer waits for the completion.
+            Stage::Handshake(hs) => (None, hs.sending),
+            Stage::Connecting {
+                prelude: Some(buf), ..
+            } => {
+                // Not in flight: the prelude goes out only once connected.
+                self.ring.bufs_mut().recycle(buf);
+                (None, None)
+            }
+            _ => (None, None),
+        };
+        let client_send_in_flight = sending.is_some()
+            || relay
+                .as_ref()
+                .is_some_and(|r| r.downstream.sending().is_some());
+        if let Stage::Closing {
+            relay: r,
+            sending: s,
+            ..
+        } = &mut conn.stage
+        {
+            (*r, *s) = (relay, sending);
+        }
+        // Userspace TLS: tell the client we're done, unless another send to it is in flight.
+        self.send_close_notify(conn, client_send_in_flight);
         self.cancel_in_flight(conn);
     }
 

@@ -230,13 +230,13 @@ impl Worker {
 
     /// A send to the client during ingress (handshake flight) completed.
     pub(super) fn on_ingress_send(&mut self, key: Key, conn: &mut Conn, result: i32) {
+        conn.touch(Side::Client, self.now_ms);
         let Stage::Handshake(hs) = &mut conn.stage else {
             return;
         };
         let Some(mut buf) = hs.sending.take() else {
             return;
         };
-        conn.touch(Side::Client, self.now_ms);
         if result <= 0 {
             self.ring.bufs_mut().recycle(buf);
             let errno = if result == 0 { libc::EPIPE } else { -result };

@@ -205,7 +205,11 @@ impl Worker {
                 // Leave room for the held bytes of an incomplete record in front of the new
                 // ones: decryption needs the whole record contiguous. The buffer size is
                 // validated to exceed the largest record, so room always remains.
-                let room = self.ring.bufs().rx_capacity() as usize - tls.held.len();
+                let room = (self.ring.bufs().rx_capacity() as usize).saturating_sub(tls.held.len());
+                if room == 0 {
+                    // Only a post-handshake message spread over many records gets here.
+                    return self.begin_close(conn, Termination::Tls("tls_too_much_held"));
+                }
                 self.ring
                     .recv_at_most(conn.client_fd, room as u32, token);
             }
@@ -223,13 +227,13 @@ impl Worker {
             let Some(mut conn) = self.conns.take(key) else {
                 continue;
             };
-            match &mut conn.stage {
-                Stage::Relaying(relay) if relay.half_from(side).is_idle() => {
-                    let step = relay.half_from(side).resume();
-                    self.apply(key, &mut conn, side, step);
-                }
-                stage if stage.is_ingress() => self.submit_ingress_recv(key, &mut conn),
-                _ => {}
+            if conn.stage.is_ingress() {
+                self.submit_ingress_recv(key, &mut conn);
+            } else if let Stage::Relaying(relay) = &mut conn.stage
+                && relay.half_from(side).is_idle()
+            {
+                let step = relay.half_from(side).resume();
+                self.apply(key, &mut conn, side, step);
             }
             self.settle(key, conn);
         }
