@@ -135,7 +135,9 @@ impl Worker {
                 worker: self.id,
                 client,
                 listener: &listener.name,
-                backend: &self.shared.config.backends[listener.backend].name,
+                backend: &self.shared.config.backends
+                    [listener.backend.expect("tls=none listener has a backend")]
+                .name,
                 server: None,
                 bytes_in: 0,
                 bytes_out: 0,
@@ -147,7 +149,7 @@ impl Worker {
         }
         // Small MQTT packets must not wait for Nagle; failure only costs latency.
         let _ = net::set_nodelay(fd);
-        let backend = listener.backend;
+        let backend = listener.backend.expect("tls=none listener has a backend");
         let conn = Conn {
             listener: l as u16,
             backend: backend as u16,
