@@ -210,8 +210,7 @@ impl Worker {
                     // Only a post-handshake message spread over many records gets here.
                     return self.begin_close(conn, Termination::Tls("tls_too_much_held"));
                 }
-                self.ring
-                    .recv_at_most(conn.client_fd, room as u32, token);
+                self.ring.recv_at_most(conn.client_fd, room as u32, token);
             }
             _ => self.ring.recv(conn.fd(from), token),
         }
