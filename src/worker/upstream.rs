@@ -82,6 +82,9 @@ impl Worker {
                 Termination::Internal
             })?
         };
+        if header_len > 0 {
+            conn.meta_mut().header_bytes = header_len as u64;
+        }
         let mut buf = self.ring.bufs_mut().tx_from(&header[..header_len]);
         if let Some(v) = buf.tx_mut() {
             v.extend_from_slice(early);
