@@ -198,7 +198,10 @@ mod tests {
             (Termination::ProxyUntrusted, "proxy_untrusted"),
             (Termination::ProxyInvalid, "proxy_invalid"),
             (Termination::NoRoute, "no_route"),
-            (Termination::Tls("tls_bad_client_cert"), "tls_bad_client_cert"),
+            (
+                Termination::Tls("tls_bad_client_cert"),
+                "tls_bad_client_cert",
+            ),
         ];
         for (t, keyword) in cases {
             assert_eq!(t.to_string(), keyword);

@@ -10,6 +10,8 @@
 //! | worker | [`worker`] | one thread, one io_uring ring, one connection slab; the event loop |
 //! | accept | [`worker`] (accept handling) | multishot accept, `max_connections`, EMFILE back-off |
 //! | stages | [`conn`] | a connection's life as stages that only move forward |
+//! | tls | [`tls`] | per-route `rustls::ServerConfig` built at load: certificate, client CA/CRLs, versions, ALPN |
+//! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
 //! | upstream | [`upstream`] | choose a server, connect with a linked timeout, fail over |
 //! | relay | [`relay`] | sans-IO per-direction state machine: recv → send → recv, half-close |
 //! | timers | [`timer`] | a lazy timer wheel for idle timeouts |
@@ -23,6 +25,7 @@ pub mod conn;
 pub mod proxy_out;
 pub mod proxy_protocol;
 pub mod relay;
+pub mod route;
 pub mod runtime;
 mod slab;
 pub mod sys;

@@ -83,12 +83,22 @@ fn main() -> ExitCode {
                         return ExitCode::FAILURE;
                     }
                 },
-                None => {
-                    tracing::info!(
-                        "no --config given: running the embedded default (plain TCP on 127.0.0.1:1884 → broker 127.0.0.1:1883)"
-                    );
-                    Config::embedded_default()
-                }
+                None => match Config::embedded_default() {
+                    Ok(config) => {
+                        let ca = config
+                            .embedded_ca_path()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default();
+                        tracing::info!(
+                            "no --config given: running the embedded default (TLS on 127.0.0.1:8883 → broker 127.0.0.1:1883); CA certificate: {ca} (mosquitto_sub -h localhost -p 8883 --cafile {ca} -t test)"
+                        );
+                        config
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
             };
             match ringress::runtime::run(config) {
                 Ok(()) => ExitCode::SUCCESS,

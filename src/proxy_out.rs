@@ -6,7 +6,23 @@ use std::net::SocketAddr;
 
 use crate::config::ProxyProtocol;
 use crate::proxy_protocol::{self, Addresses, EncodeError, SendInfo};
-use crate::tls::{ClientCert, TlsInfo};
+use crate::tls::{CertAlgorithms, ClientCert, KeyAlgorithm, TlsInfo};
+
+/// A key algorithm's name (`EC256`, `RSA2048`) rendered on the stack.
+#[derive(Default)]
+struct KeyName {
+    buf: [u8; 16],
+}
+
+impl KeyName {
+    fn render(&mut self, key: KeyAlgorithm) -> &str {
+        use std::io::Write;
+        let mut cursor = std::io::Cursor::new(&mut self.buf[..]);
+        let _ = write!(cursor, "{key}");
+        let len = cursor.position() as usize;
+        std::str::from_utf8(&self.buf[..len]).unwrap_or("")
+    }
+}
 
 /// The most bytes a header we send can take (HAProxy's own TLVs at their limits fit in about
 /// 1.1 KiB; the v2 codec caps every header at this).
@@ -23,6 +39,8 @@ pub struct ClientView<'a> {
     pub sni: Option<&'a str>,
     /// The terminated TLS session; `None` for plain and pass-through connections.
     pub tls: Option<&'a TlsInfo>,
+    /// Our certificate's algorithms (for `cert-sig` / `cert-key`).
+    pub cert: Option<&'a CertAlgorithms>,
 }
 
 /// The access-log name of a PROXY mode.
@@ -30,8 +48,8 @@ pub fn kind(mode: &ProxyProtocol) -> &'static str {
     match mode {
         ProxyProtocol::None => "none",
         ProxyProtocol::V1 => "v1",
-        ProxyProtocol::V2(options) if options.cert_cn => "v2-ssl-cn",
-        ProxyProtocol::V2(options) if options.ssl => "v2-ssl",
+        ProxyProtocol::V2(options) if options.sends_cn() => "v2-ssl-cn",
+        ProxyProtocol::V2(options) if options.sends_ssl() => "v2-ssl",
         ProxyProtocol::V2(_) => "v2",
     }
 }
@@ -43,6 +61,8 @@ pub fn encode(
     out: &mut [u8],
 ) -> Result<usize, EncodeError> {
     let addresses = Addresses::from_pair(view.client, view.local);
+    let mut key_name = KeyName::default();
+    let key_alg = view.cert.map(|c| key_name.render(c.key));
     match mode {
         ProxyProtocol::None => Ok(0),
         ProxyProtocol::V1 => proxy_protocol::encode_v1(out, &addresses),
@@ -50,8 +70,8 @@ pub fn encode(
             let tls = view.tls.map(|t| proxy_protocol::TlsInfo {
                 version: Some(t.version),
                 cipher: Some(t.cipher),
-                cert_sig_alg: None,
-                cert_key_alg: None,
+                cert_sig_alg: view.cert.map(|c| c.signature),
+                cert_key_alg: key_alg,
                 client_cert: match &t.client_cert {
                     ClientCert::None => None,
                     ClientCert::Verified { cn } => Some(proxy_protocol::ClientCert {
@@ -81,10 +101,7 @@ mod tests {
     use crate::proxy_protocol::V2Options;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!(
-            "{}/tests/peers/fixtures/{name}",
-            env!("CARGO_MANIFEST_DIR")
-        );
+        let path = format!("{}/tests/peers/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
         let text = std::fs::read_to_string(&path).unwrap();
         let hex: String = text.split_whitespace().collect();
         (0..hex.len())
@@ -130,6 +147,7 @@ mod tests {
             local,
             sni: None,
             tls: None,
+            cert: None,
         };
         assert_eq!(
             encode_to_vec(&ProxyProtocol::V1, &v),
@@ -145,6 +163,7 @@ mod tests {
             local,
             sni: None,
             tls: None,
+            cert: None,
         };
         assert_eq!(
             encode_to_vec(&ProxyProtocol::V2(V2Options::SEND_PROXY_V2), &v),
@@ -161,6 +180,7 @@ mod tests {
             local,
             sni: Some("test1.example.com"),
             tls: Some(&info),
+            cert: None,
         };
         assert_eq!(
             encode_to_vec(&ProxyProtocol::V2(V2Options::SEND_PROXY_V2_SSL), &v),
@@ -185,6 +205,7 @@ mod tests {
             local,
             sni: Some("test1.example.com"),
             tls: Some(&info),
+            cert: None,
         };
         assert_eq!(
             encode_to_vec(&ssl_cn_cipher_authority(), &v),
@@ -201,11 +222,41 @@ mod tests {
             local,
             sni: Some("test1.example.com"),
             tls: Some(&info),
+            cert: None,
         };
         assert_eq!(
             encode_to_vec(&ssl_cn_cipher_authority(), &v),
             fixture("haproxy-send-proxy-v2-ssl-cn-nocert.hex")
         );
+    }
+
+    #[test]
+    fn cert_options_send_our_certificate_algorithms_in_haproxy_order() {
+        let (client, local) = view(40006, 18855);
+        let info = tls_info(Some("device1"));
+        let cert = CertAlgorithms {
+            signature: "ecdsa-with-SHA256",
+            key: KeyAlgorithm::Ec { bits: 256 },
+        };
+        let v = ClientView {
+            client,
+            local,
+            sni: None,
+            tls: Some(&info),
+            cert: Some(&cert),
+        };
+        let options = V2Options::SEND_PROXY_V2
+            .with_option("cert-sig")
+            .and_then(|o| o.with_option("cert-key"))
+            .unwrap();
+        let header = encode_to_vec(&ProxyProtocol::V2(options), &v);
+        let parsed = match proxy_protocol::parse(&header).unwrap() {
+            proxy_protocol::Parsed::Complete { header, .. } => header,
+            other => panic!("{other:?}"),
+        };
+        let ssl = parsed.tlvs.ssl().unwrap();
+        assert_eq!(ssl.key_alg(), Some(&b"EC256"[..]));
+        assert_eq!(ssl.sig_alg(), Some(&b"ecdsa-with-SHA256"[..]));
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn bind_listeners(config: &Config) -> anyhow::Result<Vec<Vec<RawFd>>> {
             addr = net::local_addr(&socket)?;
             fds.push(net::into_raw(socket));
         }
-        tracing::info!(listener = %listener.name, addr = %addr, tls = %"none", backend = %config.backends[listener.backend].name, "listening");
+        tracing::info!(listener = %listener.name, addr = %addr, tls = %listener.tls.as_str(), backend = %listener.backend.map_or("-", |b| config.backends[b].name.as_str()), "listening");
     }
     Ok(per_worker)
 }

@@ -21,8 +21,13 @@ pub struct FileConfig {
     #[serde(default)]
     pub listener: Vec<FileListener>,
     #[serde(default)]
+    pub route: Vec<FileRoute>,
+    #[serde(default)]
     pub backend: Vec<FileBackend>,
 }
+
+/// A list of strings, each with its span, and the list's own span.
+pub type SpannedList = Spanned<Vec<Spanned<String>>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +44,7 @@ pub struct FileRuntime {
 pub struct FileTimeouts {
     pub client_idle: Option<NonZeroDuration>,
     pub server_idle: Option<NonZeroDuration>,
+    pub handshake: Option<NonZeroDuration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -47,9 +53,61 @@ pub struct FileListener {
     pub name: Spanned<String>,
     pub bind: Spanned<String>,
     pub tls: Option<Spanned<String>>,
-    pub backend: Spanned<String>,
+    pub backend: Option<Spanned<String>>,
     pub max_connections: Option<Spanned<i64>>,
     pub backlog: Option<Spanned<i64>>,
+    pub default_route: Option<Spanned<String>>,
+    pub accept_proxy: Option<Spanned<bool>>,
+    pub trusted_proxies: Option<SpannedList>,
+    pub min_tls_version: Option<Spanned<String>>,
+    pub alpn: Option<SpannedList>,
+    pub client_ca: Option<Spanned<String>>,
+    pub client_auth: Option<Spanned<String>>,
+    pub client_crl: Option<SpannedList>,
+}
+
+/// The client-certificate keys, allowed on a terminate listener and, as overrides, on its
+/// routes. Written out in both structs because `#[serde(flatten)]` loses spans and
+/// `deny_unknown_fields`; this borrowed view lets validation treat them alike.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientKeys<'a> {
+    pub client_ca: Option<&'a Spanned<String>>,
+    pub client_auth: Option<&'a Spanned<String>>,
+    pub client_crl: Option<&'a SpannedList>,
+}
+
+impl FileListener {
+    pub fn client_keys(&self) -> ClientKeys<'_> {
+        ClientKeys {
+            client_ca: self.client_ca.as_ref(),
+            client_auth: self.client_auth.as_ref(),
+            client_crl: self.client_crl.as_ref(),
+        }
+    }
+}
+
+impl FileRoute {
+    pub fn client_keys(&self) -> ClientKeys<'_> {
+        ClientKeys {
+            client_ca: self.client_ca.as_ref(),
+            client_auth: self.client_auth.as_ref(),
+            client_crl: self.client_crl.as_ref(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileRoute {
+    pub name: Spanned<String>,
+    pub listener: Spanned<String>,
+    pub sni: SpannedList,
+    pub cert: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    pub backend: Spanned<String>,
+    pub client_ca: Option<Spanned<String>>,
+    pub client_auth: Option<Spanned<String>>,
+    pub client_crl: Option<SpannedList>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,4 +116,6 @@ pub struct FileBackend {
     pub name: Spanned<String>,
     pub servers: Spanned<Vec<Spanned<String>>>,
     pub connect_timeout: Option<NonZeroDuration>,
+    pub proxy_protocol: Option<Spanned<String>>,
+    pub proxy_v2_options: Option<SpannedList>,
 }

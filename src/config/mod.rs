@@ -1,7 +1,7 @@
 //! Configuration in two layers (STYLE.md habit 6): the serde file model in `file.rs`, then
 //! `validate()` into the resolved [`Config`] the workers run on (durations parsed, addresses
-//! resolved, names turned into indices). Every error names the file, the line, the key and
-//! what was expected.
+//! resolved, names turned into indices, certificates loaded, SNI route tables built). Every
+//! error names the file, the line, the key and what was expected.
 //!
 //! INTERFACE NOTE: the resolved types below are what the runtime consumes; keep them stable.
 //!
@@ -11,23 +11,42 @@
 //! |---|---|
 //! | `file.rs` | serde model of the TOML, `deny_unknown_fields` everywhere |
 //! | `duration.rs` | `"1m30s"` strings, parsed inside `Deserialize` so errors keep their span |
-//! | `validate.rs` | ranges, names, addresses, references → [`Config`] |
+//! | `validate.rs` | ranges, names, addresses, backends and PROXY modes → [`Config`] |
+//! | `listeners.rs` | listeners: TLS mode, which keys each mode allows, PROXY-in |
+//! | `routes.rs` | routes: SNI tables, `default_route`, per-route `rustls::ServerConfig` |
+//! | `cidr.rs` | `trusted_proxies` blocks |
+//! | `embedded.rs` | the embedded default and its generated certificate |
 //! | `locate.rs` | byte offsets → line numbers and key paths for messages |
+//! | `test_pki.rs` | tests only: certificates made with rcgen, in-memory handshakes |
 //!
 //! The reference for users is `docs/config.md`.
 
+mod cidr;
 mod duration;
+mod embedded;
 mod file;
+mod listeners;
 mod locate;
 #[cfg(test)]
 mod rejections;
+mod routes;
+#[cfg(test)]
+pub(crate) mod test_pki;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tls_rejections;
+#[cfg(test)]
+mod tls_tests;
 mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use cidr::Cidr;
+pub use embedded::{EMBEDDED_DEFAULT, StateDirEnv, ensure_default_pki, state_dir};
 
 /// Defaults, each with its unit and reason.
 pub mod defaults {
@@ -50,6 +69,10 @@ pub mod defaults {
     pub const RELAY_BUFFER_SIZE: u32 = 32 * 1024;
     /// Buffers in each worker's provided-buffer ring (a power of two, at most 32768).
     pub const RELAY_BUFFERS: u32 = 512;
+    /// PROXY header in, ClientHello and the whole TLS handshake must fit in this. A client
+    /// on a slow mobile link finishes a TLS 1.2 handshake (2 round trips) in well under a
+    /// second; 5 s only fires on stalled or malicious clients, which hold a slot meanwhile.
+    pub const HANDSHAKE: Duration = Duration::from_secs(5);
 }
 
 /// Where a configuration came from, for messages.
@@ -68,7 +91,11 @@ pub struct Config {
     pub runtime: Runtime,
     pub timeouts: Timeouts,
     pub listeners: Vec<Listener>,
+    /// SNI routes of all listeners; listeners and route tables refer to them by index.
+    pub routes: Vec<Route>,
     pub backends: Vec<Backend>,
+    /// For the embedded default: the generated CA certificate clients should trust.
+    pub embedded_ca: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,12 +113,61 @@ pub struct Runtime {
 pub struct Timeouts {
     pub client_idle: Duration,
     pub server_idle: Duration,
+    /// From accept until the TLS handshake is done (PROXY header in, ClientHello, handshake).
+    pub handshake: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
-    /// Plain TCP pass-through.
+    /// Plain TCP: everything goes to the listener's backend.
     None,
+    /// TLS ends here; the route (by SNI) gives the certificate and the backend.
+    Terminate,
+    /// TLS passes through untouched; only the ClientHello's SNI is read, to pick the route.
+    Passthrough,
+}
+
+impl TlsMode {
+    /// As spelt in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsMode::None => "none",
+            TlsMode::Terminate => "terminate",
+            TlsMode::Passthrough => "passthrough",
+        }
+    }
+}
+
+/// Whether a terminate route asks clients for a certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No certificate requested.
+    None,
+    /// Requested; a client without one is let in, one with an invalid one is refused.
+    Optional,
+    /// Requested and required (mutual TLS).
+    Required,
+}
+
+impl ClientAuth {
+    /// As spelt in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientAuth::None => "none",
+            ClientAuth::Optional => "optional",
+            ClientAuth::Required => "required",
+        }
+    }
+}
+
+/// What a backend's servers expect in front of the client's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    None,
+    /// HAProxy `send-proxy`.
+    V1,
+    /// HAProxy `send-proxy-v2`, `-v2-ssl`, `-v2-ssl-cn`, plus `proxy-v2-options`.
+    V2(crate::proxy_protocol::V2Options),
 }
 
 #[derive(Debug, Clone)]
@@ -99,10 +175,42 @@ pub struct Listener {
     pub name: String,
     pub bind: SocketAddr,
     pub tls: TlsMode,
-    /// Index into [`Config::backends`].
-    pub backend: usize,
+    /// Index into [`Config::backends`]; `Some` exactly for `tls = "none"` listeners (TLS
+    /// listeners route by SNI instead).
+    pub backend: Option<usize>,
     pub max_connections: u32,
     pub backlog: u32,
+    /// SNI → index into [`Config::routes`], this listener's routes only. Empty for
+    /// `tls = "none"`.
+    pub routes: crate::route::RouteTable,
+    /// Index into [`Config::routes`] for clients whose SNI matches no route (or who send
+    /// none); `None` closes such connections.
+    pub default_route: Option<usize>,
+    /// Expect a PROXY v1/v2 header from an L4 load balancer before anything else.
+    pub accept_proxy: bool,
+    /// Peers allowed to send that header; others are refused. Non-empty if `accept_proxy`.
+    pub trusted_proxies: Vec<Cidr>,
+}
+
+/// An SNI route of a terminate or passthrough listener.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    /// Index into [`Config::listeners`].
+    pub listener: usize,
+    /// Normalised (lowercase, no trailing dot); wildcards as `*.example.com`.
+    pub server_names: Vec<String>,
+    /// Index into [`Config::backends`].
+    pub backend: usize,
+    /// Terminate listeners only: this route's certificate, the effective client auth,
+    /// ALPN and minimum version.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Effective client authentication (route override, else listener, else by `client_ca`).
+    /// [`ClientAuth::None`] on passthrough listeners.
+    pub client_auth: ClientAuth,
+    /// Terminate routes: our certificate's signature and key algorithms, as HAProxy names
+    /// them, for the PROXY v2 `cert-sig` / `cert-key` options.
+    pub cert_algorithms: Option<crate::tls::CertAlgorithms>,
 }
 
 #[derive(Debug, Clone)]
@@ -111,23 +219,10 @@ pub struct Backend {
     /// Resolved once at start-up (a host name resolves to all its addresses, in order).
     pub servers: Vec<SocketAddr>,
     pub connect_timeout: Duration,
+    pub proxy_protocol: ProxyProtocol,
 }
 
 pub use duration::format_duration;
-
-/// The configuration `ringress run` uses without `--config`. Parsed by
-/// [`Config::embedded_default`], so it is checked by the same code as any file.
-pub const EMBEDDED_DEFAULT: &str = r#"# ringress embedded default: plain MQTT on 1884 forwarded to a local broker.
-[[listener]]
-name = "mqtt"
-bind = "127.0.0.1:1884"
-tls = "none"
-backend = "broker"
-
-[[backend]]
-name = "broker"
-servers = ["127.0.0.1:1883"]
-"#;
 
 /// A configuration error: file, line, key and what was expected.
 ///
@@ -185,6 +280,20 @@ impl ConfigError {
     }
 }
 
+/// HAProxy's `proxy-v2-options` keywords, all of which [`V2Options::with_option`] knows.
+///
+/// [`V2Options::with_option`]: crate::proxy_protocol::V2Options::with_option
+pub const V2_OPTIONS: [&str; 8] = [
+    "ssl",
+    "cert-cn",
+    "cert-key",
+    "cert-sig",
+    "ssl-cipher",
+    "authority",
+    "crc32c",
+    "unique-id",
+];
+
 /// `<embedded>` or the file's path, as used in messages.
 fn source_name(source: &ConfigSource) -> String {
     match source {
@@ -208,22 +317,61 @@ impl Config {
         Config::from_toml(&text, source)
     }
 
-    /// Parses and validates TOML text; `source` is used in messages.
+    /// Parses and validates TOML text; `source` is used in messages. Relative file paths
+    /// (certificates, keys, CAs, CRLs) are taken from the file's directory, or from the
+    /// current directory for [`ConfigSource::Embedded`].
     pub fn from_toml(text: &str, source: ConfigSource) -> Result<Config, ConfigError> {
+        let base_dir = match &source {
+            // `ringress.toml` has the parent "": paths stay relative to the working
+            // directory, and messages show them as written.
+            ConfigSource::File(path) => path.parent().map(Path::to_owned).unwrap_or_default(),
+            ConfigSource::Embedded => PathBuf::from("."),
+        };
+        Config::from_toml_in(text, source, &base_dir)
+    }
+
+    /// [`Config::from_toml`] with relative file paths taken from `base_dir`.
+    pub fn from_toml_in(
+        text: &str,
+        source: ConfigSource,
+        base_dir: &Path,
+    ) -> Result<Config, ConfigError> {
         let ctx = validate::Ctx {
             file: source_name(&source),
             text,
+            base_dir,
         };
         let model: file::FileConfig =
             toml::from_str(text).map_err(|e| ConfigError::from_toml(&e, &ctx))?;
         validate::validate(model, &ctx, source)
     }
 
-    /// `ringress run` without a config: listen on 127.0.0.1:1884, forward to 127.0.0.1:1883.
-    pub fn embedded_default() -> Config {
-        // Cannot fail: `tests::embedded_default_parses` pins it.
-        Config::from_toml(EMBEDDED_DEFAULT, ConfigSource::Embedded)
-            .unwrap_or_else(|e| panic!("embedded default config is invalid: {e}"))
+    /// `ringress run` without a config: TLS on 127.0.0.1:8883, terminated here with a
+    /// certificate for `localhost` generated on first start (or reused) in the state
+    /// directory ([`state_dir`]), forwarded as plain MQTT to 127.0.0.1:1883.
+    pub fn embedded_default() -> Result<Config, ConfigError> {
+        let dir = state_dir(&StateDirEnv::from_process()).ok_or_else(|| {
+            ConfigError::new(
+                "<embedded>",
+                None,
+                None,
+                "no state directory for the generated certificate (expected $RINGRESS_STATE_DIR, $STATE_DIRECTORY, $XDG_STATE_HOME or $HOME to be set)",
+            )
+        })?;
+        Config::embedded_default_in(&dir)
+    }
+
+    /// [`Config::embedded_default`] with its certificates in `state_dir`.
+    pub fn embedded_default_in(state_dir: &Path) -> Result<Config, ConfigError> {
+        let pki = ensure_default_pki(state_dir)?;
+        let mut config = Config::from_toml_in(EMBEDDED_DEFAULT, ConfigSource::Embedded, state_dir)?;
+        config.embedded_ca = Some(pki.ca);
+        Ok(config)
+    }
+
+    /// The CA certificate clients of the embedded default should trust; `None` for a file.
+    pub fn embedded_ca_path(&self) -> Option<&Path> {
+        self.embedded_ca.as_deref()
     }
 
     /// A few lines for `ringress check`.
@@ -243,25 +391,67 @@ impl Config {
             rt.relay_buffers,
             rt.relay_buffer_size,
         );
+        let backend_name = |i: usize| self.backends.get(i).map_or("?", |b| b.name.as_str());
+        let route_name = |i: usize| self.routes.get(i).map_or("?", |r| r.name.as_str());
         for l in &self.listeners {
-            let tls = match l.tls {
-                TlsMode::None => "none",
+            let target = match (l.backend, l.default_route) {
+                (Some(b), _) => format!("backend {}", backend_name(b)),
+                (None, Some(r)) => {
+                    format!("{} routes, default_route {}", l.routes.len(), route_name(r))
+                }
+                (None, None) => format!("{} routes", l.routes.len()),
             };
-            let backend = self
-                .backends
-                .get(l.backend)
-                .map_or("?", |b| b.name.as_str());
+            let mut proxy = String::new();
+            if l.accept_proxy {
+                let from: Vec<String> = l.trusted_proxies.iter().map(ToString::to_string).collect();
+                proxy = format!(", accept_proxy from {}", from.join(" "));
+            }
             let _ = writeln!(
                 out,
-                "listener {}: bind {}, tls {tls}, backend {backend}, max_connections {}, backlog {}",
-                l.name, l.bind, l.max_connections, l.backlog,
+                "listener {}: bind {}, tls {}, {target}, max_connections {}, backlog {}{proxy}",
+                l.name,
+                l.bind,
+                l.tls.as_str(),
+                l.max_connections,
+                l.backlog,
+            );
+        }
+        for r in &self.routes {
+            let listener = self
+                .listeners
+                .get(r.listener)
+                .map_or("?", |l| l.name.as_str());
+            let client_auth = if r.tls.is_some() {
+                format!(", client_auth {}", r.client_auth.as_str())
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                out,
+                "route {}: listener {listener}, sni {}, backend {}{client_auth}",
+                r.name,
+                r.server_names.join(" "),
+                backend_name(r.backend),
             );
         }
         for b in &self.backends {
             let servers: Vec<String> = b.servers.iter().map(ToString::to_string).collect();
+            let proxy = match b.proxy_protocol {
+                ProxyProtocol::None => String::new(),
+                ProxyProtocol::V1 => ", proxy_protocol v1".to_owned(),
+                ProxyProtocol::V2(options) => {
+                    // An option is on when adding it changes nothing.
+                    let on: Vec<&str> = V2_OPTIONS
+                        .iter()
+                        .copied()
+                        .filter(|o| options.with_option(o) == Some(options))
+                        .collect();
+                    format!(", proxy_protocol v2 [{}]", on.join(" "))
+                }
+            };
             let _ = writeln!(
                 out,
-                "backend {}: servers {}, connect_timeout {}",
+                "backend {}: servers {}, connect_timeout {}{proxy}",
                 b.name,
                 servers.join(" "),
                 format_duration(b.connect_timeout),
@@ -270,9 +460,10 @@ impl Config {
         let t = &self.timeouts;
         let _ = writeln!(
             out,
-            "timeouts: client_idle {}, server_idle {}",
+            "timeouts: client_idle {}, server_idle {}, handshake {}",
             format_duration(t.client_idle),
             format_duration(t.server_idle),
+            format_duration(t.handshake),
         );
         out
     }

@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use super::{Config, ConfigError, ConfigSource, EMBEDDED_DEFAULT, TlsMode, defaults};
+use super::test_pki::TestPki;
+use super::{Config, ConfigError, ConfigSource, ProxyProtocol, TlsMode, defaults};
 
 /// The example from the brief and `docs/config.md`; keep the three in step.
 const EXAMPLE: &str = r#"[runtime]
@@ -15,8 +16,8 @@ shutdown_grace = "30s"
 [[listener]]
 name = "mqtt"
 bind = "127.0.0.1:1884"
-tls = "none"                    # later: "terminate" | "passthrough"
-backend = "broker"              # default backend (routes come with TLS)
+tls = "none"                    # or "terminate" | "passthrough" (see below)
+backend = "broker"              # tls = "none" only; TLS listeners use routes
 max_connections = 100000
 
 [[backend]]
@@ -66,7 +67,11 @@ fn example_resolves_to_exact_values() {
     assert_eq!(l.name, "mqtt");
     assert_eq!(l.bind, addr("127.0.0.1:1884"));
     assert_eq!(l.tls, TlsMode::None);
-    assert_eq!(l.backend, 0);
+    assert_eq!(l.backend, Some(0));
+    assert!(l.routes.is_empty());
+    assert_eq!(l.default_route, None);
+    assert!(!l.accept_proxy);
+    assert!(config.routes.is_empty());
     assert_eq!(l.max_connections, 100_000);
     assert_eq!(l.backlog, defaults::BACKLOG);
 
@@ -75,6 +80,8 @@ fn example_resolves_to_exact_values() {
     assert_eq!(b.name, "broker");
     assert_eq!(b.servers, vec![addr("127.0.0.1:1883")]);
     assert_eq!(b.connect_timeout, Duration::from_secs(1));
+    assert_eq!(b.proxy_protocol, ProxyProtocol::None);
+    assert_eq!(config.timeouts.handshake, defaults::HANDSHAKE);
 }
 
 #[test]
@@ -93,7 +100,7 @@ fn every_optional_key_is_accepted() {
     assert_eq!(config.runtime.shutdown_grace, Duration::ZERO);
     assert_eq!(config.timeouts.client_idle, Duration::from_secs(90));
     assert_eq!(config.timeouts.server_idle, Duration::from_millis(500));
-    assert_eq!(config.listeners[1].backend, 1);
+    assert_eq!(config.listeners[1].backend, Some(1));
     assert_eq!(config.listeners[1].backlog, 128);
     let servers = &config.backends[1].servers;
     // localhost resolves to 127.0.0.1 and/or ::1, both already listed: no duplicates kept.
@@ -141,7 +148,8 @@ fn defaults_fill_the_minimal_config() {
 
 #[test]
 fn embedded_default_parses() {
-    let config = Config::from_toml(EMBEDDED_DEFAULT, ConfigSource::Embedded).unwrap();
+    let dir = TestPki::new("embedded-parses");
+    let config = Config::embedded_default_in(dir.dir()).unwrap();
     assert_eq!(config.source, ConfigSource::Embedded);
     let online = std::thread::available_parallelism()
         .unwrap()
@@ -149,14 +157,20 @@ fn embedded_default_parses() {
         .min(1024);
     assert_eq!(config.runtime.workers, online);
     assert_eq!(config.listeners.len(), 1);
-    assert_eq!(config.listeners[0].name, "mqtt");
-    assert_eq!(config.listeners[0].bind, addr("127.0.0.1:1884"));
-    assert_eq!(config.listeners[0].tls, TlsMode::None);
+    let l = &config.listeners[0];
+    assert_eq!(l.name, "mqtts");
+    assert_eq!(l.bind, addr("127.0.0.1:8883"));
+    assert_eq!(l.tls, TlsMode::Terminate);
+    assert_eq!(l.backend, None);
+    assert_eq!(l.default_route, Some(0));
+    assert_eq!(l.routes.lookup("localhost"), Some(0));
+    assert!(config.routes[0].tls.is_some());
     assert_eq!(config.backends[0].name, "broker");
     assert_eq!(config.backends[0].servers, vec![addr("127.0.0.1:1883")]);
+    assert_eq!(config.backends[0].proxy_protocol, ProxyProtocol::None);
     assert_eq!(
-        Config::embedded_default().listeners[0].bind,
-        config.listeners[0].bind
+        config.embedded_ca_path(),
+        Some(dir.path("ca.pem").as_path())
     );
 }
 
@@ -167,12 +181,22 @@ fn summary_shows_every_part() {
         runtime: 2 workers, shutdown_grace 30s, 512 relay buffers of 32768 bytes per worker\n\
         listener mqtt: bind 127.0.0.1:1884, tls none, backend broker, max_connections 100000, backlog 4096\n\
         backend broker: servers 127.0.0.1:1883, connect_timeout 1s\n\
-        timeouts: client_idle 1m, server_idle 1m\n";
+        timeouts: client_idle 1m, server_idle 1m, handshake 5s\n";
     assert_eq!(summary, want);
+    let dir = TestPki::new("embedded-summary");
+    let summary = Config::embedded_default_in(dir.dir()).unwrap().summary();
+    assert!(summary.starts_with("source: <embedded>\n"), "{summary}");
     assert!(
-        Config::embedded_default()
-            .summary()
-            .starts_with("source: <embedded>\n")
+        summary.contains(
+            "listener mqtts: bind 127.0.0.1:8883, tls terminate, 1 routes, default_route localhost,"
+        ),
+        "{summary}"
+    );
+    assert!(
+        summary.contains(
+            "route localhost: listener mqtts, sni localhost, backend broker, client_auth none\n"
+        ),
+        "{summary}"
     );
 }
 

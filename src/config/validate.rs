@@ -6,16 +6,20 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::defaults;
-use super::file::{FileBackend, FileConfig, FileListener, FileRuntime, FileTimeouts};
+use super::file::{FileBackend, FileConfig, FileRuntime, FileTimeouts, SpannedList};
 use super::locate::{entry_label, is_valid_name, line_of};
-use super::{Backend, Config, ConfigError, ConfigSource, Listener, Runtime, Timeouts, TlsMode};
+use super::{
+    Backend, Config, ConfigError, ConfigSource, ProxyProtocol, Runtime, Timeouts, V2_OPTIONS,
+    defaults, listeners, routes,
+};
+use crate::proxy_protocol::V2Options;
 
 /// Upper bounds, each with its reason.
-mod limits {
+pub(super) mod limits {
     use std::ops::RangeInclusive;
 
     /// A worker is a thread with its own ring; beyond 1024 the rings' locked memory alone
@@ -30,18 +34,35 @@ mod limits {
     pub const BACKLOG: RangeInclusive<i64> = 1..=65535;
     /// Per listener; ten million is past what one host's file descriptors allow anyway.
     pub const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=10_000_000;
+    /// An ALPN protocol name is a length-prefixed byte string (RFC 7301 §3.1).
+    pub const ALPN_NAME_LEN: RangeInclusive<usize> = 1..=255;
 }
 
-/// Where the text came from, for messages.
+/// Where the text came from, for messages, and where its relative paths start.
 pub struct Ctx<'a> {
     pub file: String,
     pub text: &'a str,
+    pub base_dir: &'a Path,
 }
 
 impl Ctx<'_> {
     pub fn error(&self, span: Option<Range<usize>>, key: &str, what: String) -> ConfigError {
         let line = span.map(|span| line_of(self.text, span.start));
         ConfigError::new(&self.file, line, Some(key), &what)
+    }
+
+    /// A file path from the config, relative ones taken from the config file's directory.
+    pub fn path(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
+        if value.get_ref().is_empty() {
+            let what = "empty path (expected a file path, relative to the config file's directory or absolute)";
+            return Err(self.error(Some(value.span()), key, what.into()));
+        }
+        Ok(self.base_dir.join(value.get_ref()))
+    }
+
+    /// Line of a span's start, for "defined at line N" in messages.
+    pub fn line(&self, span: &Range<usize>) -> usize {
+        line_of(self.text, span.start)
     }
 }
 
@@ -67,13 +88,23 @@ pub fn validate(
     let runtime = runtime(&file.runtime, ctx)?;
     let timeouts = timeouts(&file.timeouts);
     let backends = backends(&file.backend, ctx)?;
-    let listeners = listeners(&file.listener, &backends, ctx)?;
+    let (mut listeners, listener_tls) = listeners::listeners(&file.listener, &backends, ctx)?;
+    let routes = routes::routes(
+        &file.route,
+        &file.listener,
+        &mut listeners,
+        &listener_tls,
+        &backends,
+        ctx,
+    )?;
     Ok(Config {
         source,
         runtime,
         timeouts,
         listeners,
+        routes,
         backends,
+        embedded_ca: None,
     })
 }
 
@@ -114,11 +145,12 @@ fn timeouts(file: &FileTimeouts) -> Timeouts {
     Timeouts {
         client_idle: file.client_idle.map_or(defaults::CLIENT_IDLE, |d| d.0),
         server_idle: file.server_idle.map_or(defaults::SERVER_IDLE, |d| d.0),
+        handshake: file.handshake.map_or(defaults::HANDSHAKE, |d| d.0),
     }
 }
 
 /// Checks an optional integer against `range`. The ranges used all fit in `u32`.
-fn in_range(
+pub(super) fn in_range(
     value: &Option<Spanned<i64>>,
     key: &str,
     range: RangeInclusive<i64>,
@@ -137,9 +169,9 @@ fn in_range(
     Ok(Some(u32::try_from(n).expect("ranges fit in u32")))
 }
 
-/// Checks a `[[listener]]`/`[[backend]]` name and that no earlier entry of `kind` has it.
+/// Checks a `[[listener]]`/`[[route]]`/`[[backend]]` name and that no earlier entry of `kind` has it.
 /// `seen` maps names to the line of their first definition.
-fn check_name(
+pub(super) fn check_name(
     kind: &str,
     index: usize,
     name: &Spanned<String>,
@@ -198,6 +230,7 @@ fn backends(file: &[FileBackend], ctx: &Ctx<'_>) -> Result<Vec<Backend>, ConfigE
             connect_timeout: entry
                 .connect_timeout
                 .map_or(defaults::CONNECT_TIMEOUT, |d| d.0),
+            proxy_protocol: proxy_protocol(entry, &label, ctx)?,
         });
     }
     Ok(backends)
@@ -248,109 +281,112 @@ fn resolve_server(text: &str) -> Result<Vec<SocketAddr>, String> {
     Ok(addrs)
 }
 
-fn listeners(
-    file: &[FileListener],
-    backends: &[Backend],
-    ctx: &Ctx<'_>,
-) -> Result<Vec<Listener>, ConfigError> {
-    let mut seen = HashMap::new();
-    // Address -> (label, line) of the listener that binds it.
-    let mut bound: HashMap<SocketAddr, (String, usize)> = HashMap::new();
-    let mut listeners = Vec::with_capacity(file.len());
-    for (index, entry) in file.iter().enumerate() {
-        check_name("listener", index, &entry.name, &mut seen, ctx)?;
-        let label = entry_label("listener", index, Some(entry.name.get_ref()));
-        let bind = bind_address(entry, &label, ctx)?;
-        // Workers bind with SO_REUSEPORT, so the kernel would accept a second listener on the
-        // same address and silently split its connections between the two: refuse it here.
-        // Port 0 is exempt: each such listener gets its own port.
-        if bind.port() != 0 {
-            let line = line_of(ctx.text, entry.bind.span().start);
-            if let Some((other, other_line)) = bound.insert(bind, (label.clone(), line)) {
-                let what = format!(
-                    "{bind} is already bound by {other} at line {other_line} (expected a distinct address)"
-                );
-                return Err(ctx.error(Some(entry.bind.span()), &format!("{label}.bind"), what));
-            }
-        }
-        listeners.push(Listener {
-            name: entry.name.get_ref().clone(),
-            bind,
-            tls: tls_mode(entry.tls.as_ref(), &label, ctx)?,
-            backend: backend_index(entry, &label, backends, ctx)?,
-            max_connections: in_range(
-                &entry.max_connections,
-                &format!("{label}.max_connections"),
-                limits::MAX_CONNECTIONS,
-                ctx,
-            )?
-            .unwrap_or(defaults::MAX_CONNECTIONS),
-            backlog: in_range(
-                &entry.backlog,
-                &format!("{label}.backlog"),
-                limits::BACKLOG,
-                ctx,
-            )?
-            .unwrap_or(defaults::BACKLOG),
-        });
-    }
-    Ok(listeners)
-}
-
-fn bind_address(
-    entry: &FileListener,
+/// `proxy_protocol` and `proxy_v2_options`, as HAProxy's `send-proxy*` server keywords.
+fn proxy_protocol(
+    entry: &FileBackend,
     label: &str,
     ctx: &Ctx<'_>,
-) -> Result<SocketAddr, ConfigError> {
-    entry.bind.get_ref().parse().map_err(|_| {
+) -> Result<ProxyProtocol, ConfigError> {
+    const MODES: &str = "expected one of \"none\", \"v1\", \"v2\", \"v2-ssl\", \"v2-ssl-cn\"";
+    let mode = entry.proxy_protocol.as_ref();
+    let base = match mode.map(|m| m.get_ref().as_str()) {
+        None | Some("none") => None,
+        Some("v1") => Some(ProxyProtocol::V1),
+        Some("v2") => Some(ProxyProtocol::V2(V2Options::SEND_PROXY_V2)),
+        Some("v2-ssl") => Some(ProxyProtocol::V2(V2Options::SEND_PROXY_V2_SSL)),
+        Some("v2-ssl-cn") => Some(ProxyProtocol::V2(V2Options::SEND_PROXY_V2_SSL_CN)),
+        Some(other) => {
+            let mode = mode.expect("matched Some");
+            let what = format!("unknown PROXY protocol mode {other:?} ({MODES})");
+            return Err(ctx.error(Some(mode.span()), &format!("{label}.proxy_protocol"), what));
+        }
+    };
+    let options_key = format!("{label}.proxy_v2_options");
+    let options = entry.proxy_v2_options.as_ref();
+    let mut protocol = base.unwrap_or(ProxyProtocol::None);
+    let Some(options) = options.filter(|o| !o.get_ref().is_empty()) else {
+        return Ok(protocol);
+    };
+    let ProxyProtocol::V2(mut v2) = protocol else {
+        let mode = mode.map_or("none", |m| m.get_ref().as_str());
         let what = format!(
-            "{:?} is not an IP socket address (expected \"ip:port\" like \"127.0.0.1:1884\" or \"[::]:1884\"; host names are not resolved for bind)",
-            entry.bind.get_ref()
+            "options need a v2 mode, but proxy_protocol is {mode:?} (expected proxy_protocol = \"v2\", \"v2-ssl\" or \"v2-ssl-cn\")"
         );
-        ctx.error(Some(entry.bind.span()), &format!("{label}.bind"), what)
-    })
+        return Err(ctx.error(Some(options.span()), &options_key, what));
+    };
+    for (i, option) in options.get_ref().iter().enumerate() {
+        v2 = v2.with_option(option.get_ref()).ok_or_else(|| {
+            let known: Vec<String> = V2_OPTIONS.iter().map(|o| format!("{o:?}")).collect();
+            let what = format!(
+                "unknown option {:?} (expected HAProxy proxy-v2-options: {})",
+                option.get_ref(),
+                known.join(", ")
+            );
+            ctx.error(Some(option.span()), &format!("{options_key}[{i}]"), what)
+        })?;
+    }
+    protocol = ProxyProtocol::V2(v2);
+    Ok(protocol)
 }
 
-fn tls_mode(
-    tls: Option<&Spanned<String>>,
-    label: &str,
+/// A list of strings that, when present, must not be empty.
+pub(super) fn non_empty<'a>(
+    list: &'a SpannedList,
+    key: &str,
+    expected: &str,
     ctx: &Ctx<'_>,
-) -> Result<TlsMode, ConfigError> {
-    let Some(tls) = tls else {
-        return Ok(TlsMode::None);
-    };
-    let what = match tls.get_ref().as_str() {
-        "none" => return Ok(TlsMode::None),
-        mode @ ("terminate" | "passthrough") => {
-            format!("tls = {mode:?} is not supported yet by this build (supported: \"none\")")
-        }
-        other => format!(
-            "unknown tls mode {other:?} (expected one of \"none\", \"terminate\", \"passthrough\"; this build supports \"none\")"
-        ),
-    };
-    Err(ctx.error(Some(tls.span()), &format!("{label}.tls"), what))
+) -> Result<&'a [Spanned<String>], ConfigError> {
+    if list.get_ref().is_empty() {
+        let what = format!("empty list (expected {expected})");
+        return Err(ctx.error(Some(list.span()), key, what));
+    }
+    Ok(list.get_ref())
 }
 
-fn backend_index(
-    entry: &FileListener,
-    label: &str,
-    backends: &[Backend],
+/// Index of the entry named `wanted` among `names`, or an error listing the defined ones.
+pub(super) fn reference(
+    kind: &str,
+    wanted: &Spanned<String>,
+    names: impl Iterator<Item = impl AsRef<str>> + Clone,
+    key: &str,
     ctx: &Ctx<'_>,
 ) -> Result<usize, ConfigError> {
-    let wanted = entry.backend.get_ref();
-    backends
-        .iter()
-        .position(|b| &b.name == wanted)
+    names
+        .clone()
+        .position(|n| n.as_ref() == wanted.get_ref())
         .ok_or_else(|| {
-            let defined: Vec<String> = backends.iter().map(|b| format!("{:?}", b.name)).collect();
+            let defined: Vec<String> = names.map(|n| format!("{:?}", n.as_ref())).collect();
             let what = format!(
-                "unknown backend {wanted:?} (expected one of the defined backends: {})",
+                "unknown {kind} {:?} (expected one of the defined {kind}s: {})",
+                wanted.get_ref(),
                 defined.join(", ")
             );
-            ctx.error(
-                Some(entry.backend.span()),
-                &format!("{label}.backend"),
-                what,
-            )
+            ctx.error(Some(wanted.span()), key, what)
         })
+}
+
+/// ALPN protocol names (RFC 7301): non-empty, 1..=255 bytes each, no repeats.
+pub(super) fn alpn(
+    list: &SpannedList,
+    key: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<String>, ConfigError> {
+    let entries = non_empty(list, key, "protocol names like [\"mqtt\"]", ctx)?;
+    let mut names: Vec<String> = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let name = entry.get_ref();
+        let what = if !limits::ALPN_NAME_LEN.contains(&name.len()) {
+            format!(
+                "{name:?} is {} bytes (expected a protocol name of 1..=255 bytes, like \"mqtt\")",
+                name.len()
+            )
+        } else if names.contains(name) {
+            format!("{name:?} is listed twice (expected each protocol once)")
+        } else {
+            names.push(name.clone());
+            continue;
+        };
+        return Err(ctx.error(Some(entry.span()), &format!("{key}[{i}]"), what));
+    }
+    Ok(names)
 }

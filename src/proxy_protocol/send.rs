@@ -69,6 +69,21 @@ impl V2Options {
         ..Self::SEND_PROXY_V2_SSL
     };
 
+    /// Whether the SSL TLV is sent (`-v2-ssl`, or an option that implies it).
+    pub fn sends_ssl(&self) -> bool {
+        self.ssl
+    }
+
+    /// Whether the client certificate's CN is sent (`-v2-ssl-cn`).
+    pub fn sends_cn(&self) -> bool {
+        self.cert_cn
+    }
+
+    /// Whether our certificate's signature / key algorithms are sent (`cert-sig`, `cert-key`).
+    pub fn sends_cert_algorithms(&self) -> bool {
+        self.cert_sig || self.cert_key
+    }
+
     /// Adds one `proxy-v2-options` keyword, spelled as in HAProxy; `None` if
     /// HAProxy does not know it either.
     pub fn with_option(self, name: &str) -> Option<Self> {

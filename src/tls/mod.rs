@@ -42,3 +42,4 @@ pub use session::{KernelHandoff, ReadOutcome, TlsSession};
 /// are under 8 KiB) plus a partial record. Without a cap a client could make the driver keep up
 /// to 64 KiB of handshake message spread over 1-byte records: 6 bytes held per byte, 384 KiB.
 pub const MAX_HELD_BYTES: usize = 64 * 1024;
+pub mod server_config;

@@ -80,7 +80,13 @@ impl Worker {
         let Stage::Closing { cause, relay, .. } = &conn.stage else {
             unreachable!("finalize outside the closing stage");
         };
-        let (bytes_in, bytes_out) = relay.as_ref().map_or((0, 0), |r| r.bytes());
+        let (delivered_in, delivered_out) = relay.as_ref().map_or((0, 0), |r| r.bytes());
+        let (header, overhead) = conn
+            .meta
+            .as_ref()
+            .map_or((0, 0), |m| (m.header_bytes, m.tls_overhead));
+        let bytes_in = delivered_in.saturating_sub(header);
+        let bytes_out = delivered_out.saturating_sub(overhead);
         let config = &self.shared.config;
         let backend = conn.backend.map(|b| &config.backends[b as usize]);
         let meta = conn.meta.as_deref();

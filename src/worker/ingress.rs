@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use super::{Conn, Op, Token, TlsRelay, Worker};
+use super::{Conn, Op, TlsRelay, Token, Worker};
 use crate::config::TlsMode;
 use crate::conn::{Handshake, Side, Stage, Termination};
 use crate::proxy_protocol::{self, Command, Parsed};
@@ -60,7 +60,9 @@ impl Worker {
             Stage::ProxyIn { pending } | Stage::ClientHello { pending } => {
                 append_bounded(pending, self.ring.bufs().bytes(&buf), limit)
             }
-            Stage::Handshake(hs) => append_bounded(&mut hs.held, self.ring.bufs().bytes(&buf), limit),
+            Stage::Handshake(hs) => {
+                append_bounded(&mut hs.held, self.ring.bufs().bytes(&buf), limit)
+            }
             _ => unreachable!("ingress recv outside an ingress stage"),
         };
         self.ring.bufs_mut().recycle(buf);
@@ -212,7 +214,10 @@ impl Worker {
             return;
         };
         if hs.outgoing_sent < hs.outgoing.len() {
-            let buf = self.ring.bufs_mut().tx_from(&hs.outgoing[hs.outgoing_sent..]);
+            let buf = self
+                .ring
+                .bufs_mut()
+                .tx_from(&hs.outgoing[hs.outgoing_sent..]);
             hs.outgoing_sent = hs.outgoing.len();
             self.ring
                 .send(conn.client_fd, &buf, 0, Token::encode(Op::SendClient, key));

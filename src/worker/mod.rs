@@ -190,6 +190,11 @@ struct Meta {
     tls: Option<crate::tls::TlsInfo>,
     /// The PROXY header sent to the backend (access-log name of the mode).
     proxy_sent: &'static str,
+    /// Bytes of that header: sent upstream, but not the client's.
+    header_bytes: u64,
+    /// Bytes TLS added to what the server sent (record headers, tags): sent to the client,
+    /// but not the server's. The access log reports payload both ways.
+    tls_overhead: u64,
 }
 
 /// A terminated TLS session while relaying.

@@ -104,8 +104,13 @@ impl Worker {
                 let v = out.tx_mut().expect("a transmit buffer");
                 v.extend_from_slice(&tls.control);
                 tls.control.clear();
+                let plaintext = buf.len() as u64;
                 let written = tls.session.write(&mut tls.held, bufs.bytes(&buf), v);
+                let overhead = (v.len() as u64).saturating_sub(plaintext);
                 bufs.recycle(std::mem::replace(&mut buf, out));
+                if let Some(meta) = conn.meta.as_mut() {
+                    meta.tls_overhead += overhead;
+                }
                 written.map(|()| false)
             }
         };
@@ -210,8 +215,7 @@ impl Worker {
                     // Only a post-handshake message spread over many records gets here.
                     return self.begin_close(conn, Termination::Tls("tls_too_much_held"));
                 }
-                self.ring
-                    .recv_at_most(conn.client_fd, room as u32, token);
+                self.ring.recv_at_most(conn.client_fd, room as u32, token);
             }
             _ => self.ring.recv(conn.fd(from), token),
         }

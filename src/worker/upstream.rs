@@ -70,6 +70,11 @@ impl Worker {
                 local,
                 sni: meta.and_then(|m| m.sni.as_deref()),
                 tls: meta.and_then(|m| m.tls.as_ref()),
+                cert: meta.and_then(|m| m.route).and_then(|r| {
+                    self.shared.config.routes[r as usize]
+                        .cert_algorithms
+                        .as_ref()
+                }),
             };
             let mode = &self.shared.config.backends[backend].proxy_protocol;
             proxy_out::encode(mode, &view, &mut header).map_err(|error| {
@@ -77,6 +82,9 @@ impl Worker {
                 Termination::Internal
             })?
         };
+        if header_len > 0 {
+            conn.meta_mut().header_bytes = header_len as u64;
+        }
         let mut buf = self.ring.bufs_mut().tx_from(&header[..header_len]);
         if let Some(v) = buf.tx_mut() {
             v.extend_from_slice(early);

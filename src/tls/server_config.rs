@@ -1,0 +1,519 @@
+//! One route's TLS server side, built once at load: certificate chain and key, client
+//! certificate verification (CA bundle, CRLs, optional or required), minimum protocol
+//! version and ALPN, as a shareable `rustls::ServerConfig`.
+//!
+//! Files are PEM. Keys may be PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) or PKCS#1
+//! (`RSA PRIVATE KEY`); ECDSA P-256/P-384, Ed25519 and RSA are accepted (what the aws-lc-rs
+//! provider signs with). Every error names the file and what is wrong with it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::{self, PemObject};
+use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName};
+use rustls::server::{ParsedCertificate, VerifierBuilderError, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, ServerConfig};
+
+use crate::config::ClientAuth;
+
+/// Lowest TLS version a listener accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MinTlsVersion {
+    /// TLS 1.2 and 1.3: what Mosquitto's own listeners accept by default.
+    #[default]
+    Tls12,
+    Tls13,
+}
+
+/// Everything one route's `ServerConfig` is made from. Paths are already resolved against
+/// the config file's directory.
+#[derive(Debug, Clone)]
+pub struct ServerTlsSettings {
+    /// PEM certificates, leaf first, then intermediates.
+    pub cert_chain: PathBuf,
+    pub key: PathBuf,
+    /// PEM bundle of CAs that client certificates must chain to; required unless
+    /// `client_auth` is [`ClientAuth::None`].
+    pub client_ca: Option<PathBuf>,
+    /// PEM CRLs checked against client certificates.
+    pub client_crls: Vec<PathBuf>,
+    pub client_auth: ClientAuth,
+    pub min_version: MinTlsVersion,
+    /// ALPN protocol names offered, in order of preference; empty offers none.
+    pub alpn: Vec<String>,
+    /// The route's SNI names, only to warn when the leaf certificate does not cover one.
+    pub server_names: Vec<String>,
+}
+
+/// Which of the settings' files an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsFile {
+    CertChain,
+    Key,
+    ClientCa,
+    /// Index into [`ServerTlsSettings::client_crls`].
+    ClientCrl(usize),
+}
+
+/// What is wrong with a file.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsProblem {
+    #[error("no such file")]
+    NotFound,
+    #[error("cannot read: {0}")]
+    Unreadable(std::io::Error),
+    #[error("malformed PEM: {0}")]
+    BadPem(pem::Error),
+    #[error(
+        "no certificate in file (expected PEM \"BEGIN CERTIFICATE\" blocks, leaf first, then intermediates)"
+    )]
+    NoCertificate,
+    #[error("first certificate is not a usable X.509 certificate: {0}")]
+    BadCertificate(rustls::Error),
+    #[error(
+        "no private key in file (expected PEM \"PRIVATE KEY\" (PKCS#8), \"EC PRIVATE KEY\" (SEC1) or \"RSA PRIVATE KEY\" (PKCS#1))"
+    )]
+    NoPrivateKey,
+    #[error("unsupported private key: {0} (expected ECDSA P-256/P-384, Ed25519 or RSA)")]
+    UnsupportedKey(rustls::Error),
+    #[error(
+        "private key does not match the certificate in {} (expected the key of the chain's first certificate)",
+        .0.display()
+    )]
+    KeyMismatch(PathBuf),
+    #[error("no certificate in CA file (expected one or more PEM \"BEGIN CERTIFICATE\" blocks)")]
+    NoCaCertificate,
+    #[error("CA certificate rejected: {0}")]
+    BadCaCertificate(rustls::Error),
+    #[error("no CRL in file (expected PEM \"BEGIN X509 CRL\" blocks)")]
+    NoCrl,
+    #[error("CRL unparsable: {0:?}")]
+    BadCrl(rustls::CertRevocationListError),
+    #[error("client authentication needs a client CA file")]
+    MissingClientCa,
+    #[error("rustls refused the configuration: {0}")]
+    Rustls(rustls::Error),
+}
+
+/// A file and what is wrong with it: `PATH: PROBLEM`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {problem}", path.display())]
+pub struct TlsConfigError {
+    pub file: TlsFile,
+    pub path: PathBuf,
+    pub problem: TlsProblem,
+}
+
+/// Loads the files named in `settings` and builds the route's server configuration.
+pub fn build_server_config(
+    settings: &ServerTlsSettings,
+) -> Result<Arc<ServerConfig>, TlsConfigError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let (chain, key) = load_certified_key(settings, &provider)?;
+    warn_unless_covered(settings, &chain[0]);
+
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match settings.min_version {
+        MinTlsVersion::Tls12 => &[&rustls::version::TLS13, &rustls::version::TLS12],
+        MinTlsVersion::Tls13 => &[&rustls::version::TLS13],
+    };
+    let rustls_error = |file, path: &Path| {
+        let path = path.to_owned();
+        move |e| TlsConfigError {
+            file,
+            path,
+            problem: TlsProblem::Rustls(e),
+        }
+    };
+    let builder = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(versions)
+        .map_err(rustls_error(TlsFile::CertChain, &settings.cert_chain))?;
+    let builder = match settings.client_auth {
+        ClientAuth::None => builder.with_no_client_auth(),
+        ClientAuth::Optional | ClientAuth::Required => {
+            builder.with_client_cert_verifier(client_verifier(settings, &provider)?)
+        }
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(rustls_error(TlsFile::Key, &settings.key))?;
+    // Kernel TLS takes over the record layer after the handshake; it needs the secrets.
+    config.enable_secret_extraction = true;
+    // MQTT CONNECT is not idempotent-safe to replay; 0-RTT stays off.
+    config.max_early_data_size = 0;
+    config.ignore_client_order = false;
+    config.alpn_protocols = settings
+        .alpn
+        .iter()
+        .map(|p| p.as_bytes().to_vec())
+        .collect();
+    Ok(Arc::new(config))
+}
+
+fn read(path: &Path, file: TlsFile) -> Result<Vec<u8>, TlsConfigError> {
+    std::fs::read(path).map_err(|e| TlsConfigError {
+        file,
+        path: path.to_owned(),
+        problem: if e.kind() == std::io::ErrorKind::NotFound {
+            TlsProblem::NotFound
+        } else {
+            TlsProblem::Unreadable(e)
+        },
+    })
+}
+
+/// All certificates in a PEM file; `None` when it holds none.
+fn read_certificates(
+    path: &Path,
+    file: TlsFile,
+) -> Result<Option<Vec<CertificateDer<'static>>>, TlsConfigError> {
+    let bytes = read(path, file)?;
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| TlsConfigError {
+            file,
+            path: path.to_owned(),
+            problem: TlsProblem::BadPem(e),
+        })?;
+    Ok((!certs.is_empty()).then_some(certs))
+}
+
+fn load_certified_key(
+    settings: &ServerTlsSettings,
+    provider: &CryptoProvider,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), TlsConfigError> {
+    let chain_error = |problem| TlsConfigError {
+        file: TlsFile::CertChain,
+        path: settings.cert_chain.clone(),
+        problem,
+    };
+    let key_error = |problem| TlsConfigError {
+        file: TlsFile::Key,
+        path: settings.key.clone(),
+        problem,
+    };
+    let chain = read_certificates(&settings.cert_chain, TlsFile::CertChain)?
+        .ok_or_else(|| chain_error(TlsProblem::NoCertificate))?;
+    ParsedCertificate::try_from(&chain[0])
+        .map_err(|e| chain_error(TlsProblem::BadCertificate(e)))?;
+
+    let key_bytes = read(&settings.key, TlsFile::Key)?;
+    let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| {
+        key_error(match e {
+            pem::Error::NoItemsFound => TlsProblem::NoPrivateKey,
+            other => TlsProblem::BadPem(other),
+        })
+    })?;
+    let signing_key = provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| key_error(TlsProblem::UnsupportedKey(e)))?;
+    let certified = CertifiedKey::new(chain.clone(), signing_key);
+    match certified.keys_match() {
+        Ok(()) | Err(rustls::Error::InconsistentKeys(rustls::InconsistentKeys::Unknown)) => {}
+        Err(rustls::Error::InconsistentKeys(_)) => {
+            return Err(key_error(TlsProblem::KeyMismatch(
+                settings.cert_chain.clone(),
+            )));
+        }
+        Err(e) => return Err(chain_error(TlsProblem::BadCertificate(e))),
+    }
+    Ok((chain, key))
+}
+
+fn client_verifier(
+    settings: &ServerTlsSettings,
+    provider: &Arc<CryptoProvider>,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsConfigError> {
+    let Some(ca_path) = &settings.client_ca else {
+        return Err(TlsConfigError {
+            file: TlsFile::ClientCa,
+            path: PathBuf::new(),
+            problem: TlsProblem::MissingClientCa,
+        });
+    };
+    let ca_error = |problem| TlsConfigError {
+        file: TlsFile::ClientCa,
+        path: ca_path.clone(),
+        problem,
+    };
+    let mut roots = RootCertStore::empty();
+    for cert in read_certificates(ca_path, TlsFile::ClientCa)?
+        .ok_or_else(|| ca_error(TlsProblem::NoCaCertificate))?
+    {
+        roots
+            .add(cert)
+            .map_err(|e| ca_error(TlsProblem::BadCaCertificate(e)))?;
+    }
+    let roots = Arc::new(roots);
+
+    let mut crls = Vec::new();
+    for (index, path) in settings.client_crls.iter().enumerate() {
+        let file = TlsFile::ClientCrl(index);
+        let crl_error = |problem| TlsConfigError {
+            file,
+            path: path.clone(),
+            problem,
+        };
+        let bytes = read(path, file)?;
+        let these = CertificateRevocationListDer::pem_slice_iter(&bytes)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| crl_error(TlsProblem::BadPem(e)))?;
+        if these.is_empty() {
+            return Err(crl_error(TlsProblem::NoCrl));
+        }
+        // rustls parses CRLs only when the verifier is built, for all files at once; build
+        // one per file first so that an unparsable CRL is blamed on the right file.
+        WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .with_crls(
+                these
+                    .iter()
+                    .map(|c| CertificateRevocationListDer::from(c.to_vec())),
+            )
+            .build()
+            .map_err(|e| match e {
+                VerifierBuilderError::InvalidCrl(e) => crl_error(TlsProblem::BadCrl(e)),
+                other => crl_error(TlsProblem::Rustls(rustls::Error::General(format!(
+                    "{other:?}"
+                )))),
+            })?;
+        crls.extend(these);
+    }
+
+    let mut builder =
+        WebPkiClientVerifier::builder_with_provider(roots, provider.clone()).with_crls(crls);
+    if settings.client_auth == ClientAuth::Optional {
+        builder = builder.allow_unauthenticated();
+    }
+    builder.build().map_err(|e| match e {
+        VerifierBuilderError::NoRootAnchors => ca_error(TlsProblem::NoCaCertificate),
+        other => ca_error(TlsProblem::Rustls(rustls::Error::General(format!(
+            "{other:?}"
+        )))),
+    })
+}
+
+/// Logs a warning for each route name the leaf certificate does not cover. Only a warning:
+/// operators sometimes front a route with a certificate for another name on purpose, and
+/// clients that skip hostname verification (or pin the certificate) work anyway.
+fn warn_unless_covered(settings: &ServerTlsSettings, leaf: &CertificateDer<'_>) {
+    for name in uncovered_names(leaf, &settings.server_names) {
+        tracing::warn!(
+            cert = %settings.cert_chain.display(),
+            server_name = %name,
+            "certificate does not cover this route's SNI name; clients that verify the host name will refuse it"
+        );
+    }
+}
+
+/// Route names `leaf` is not valid for. A wildcard route name counts as covered when a
+/// name under it would be, i.e. the certificate carries that wildcard (or a broader one).
+pub fn uncovered_names<'a>(leaf: &CertificateDer<'_>, names: &'a [String]) -> Vec<&'a str> {
+    let Ok(parsed) = ParsedCertificate::try_from(leaf) else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .filter(|name| {
+            let probe = match name.strip_prefix("*.") {
+                Some(base) => format!("ringress-sni-probe.{base}"),
+                None => (*name).clone(),
+            };
+            let covered = ServerName::try_from(probe)
+                .is_ok_and(|sn| rustls::client::verify_server_name(&parsed, &sn).is_ok());
+            !covered
+        })
+        .map(String::as_str)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{
+        KeyPair, PKCS_ECDSA_P256_SHA256, PKCS_ECDSA_P384_SHA384, PKCS_ED25519, PKCS_RSA_SHA256,
+        RsaKeySize,
+    };
+
+    use super::*;
+    use crate::config::test_pki::{TestPki, handshake};
+
+    fn settings(pki: &TestPki, names: &[&str]) -> ServerTlsSettings {
+        ServerTlsSettings {
+            cert_chain: pki.path("chain.pem"),
+            key: pki.path("key.pem"),
+            client_ca: None,
+            client_crls: Vec::new(),
+            client_auth: ClientAuth::None,
+            min_version: MinTlsVersion::Tls12,
+            alpn: Vec::new(),
+            server_names: names.iter().map(|n| n.to_string()).collect(),
+        }
+    }
+
+    /// The content of the PKCS#8 `privateKey` OCTET STRING: the SEC1 or PKCS#1 key.
+    fn unwrap_pkcs8(der: &[u8]) -> Vec<u8> {
+        // (tag, header length, content length) of the DER element at the start of `d`.
+        fn element(d: &[u8]) -> (u8, usize, usize) {
+            let (tag, first) = (d[0], d[1] as usize);
+            if first < 0x80 {
+                return (tag, 2, first);
+            }
+            let n = first & 0x7f;
+            let len = d[2..2 + n].iter().fold(0, |acc, b| acc << 8 | *b as usize);
+            (tag, 2 + n, len)
+        }
+        let (_, header, _) = element(der);
+        let mut rest = &der[header..];
+        loop {
+            let (tag, header, len) = element(rest);
+            if tag == 0x04 {
+                return rest[header..header + len].to_vec();
+            }
+            rest = &rest[header + len..];
+        }
+    }
+
+    fn pem(label: &str, der: &[u8]) -> String {
+        const ALPHABET: &[u8; 64] =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut b64 = String::new();
+        for chunk in der.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |acc, (i, b)| acc | (*b as u32) << (16 - 8 * i));
+            for i in 0..4 {
+                if i <= chunk.len() {
+                    b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                } else {
+                    b64.push('=');
+                }
+            }
+        }
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|l| std::str::from_utf8(l).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    }
+
+    #[track_caller]
+    fn assert_serves(pki: &TestPki, key: &KeyPair, label: Option<&str>) {
+        if let Some(label) = label {
+            let inner = unwrap_pkcs8(&key.serialize_der());
+            pki.write("key.pem", pem(label, &inner));
+        }
+        let config = build_server_config(&settings(pki, &["a.example.com"]))
+            .unwrap_or_else(|e| panic!("{e}"));
+        handshake(config, pki.client_config(None), "a.example.com").unwrap();
+    }
+
+    #[test]
+    fn key_formats_and_algorithms_load() {
+        let pki = TestPki::new("keys");
+        for alg in [
+            &PKCS_ECDSA_P256_SHA256,
+            &PKCS_ECDSA_P384_SHA384,
+            &PKCS_ED25519,
+        ] {
+            let key = pki.write_server_with("chain.pem", "key.pem", &["a.example.com"], alg);
+            assert_serves(&pki, &key, None);
+        }
+        for alg in [&PKCS_ECDSA_P256_SHA256, &PKCS_ECDSA_P384_SHA384] {
+            let key = pki.write_server_with("chain.pem", "key.pem", &["a.example.com"], alg);
+            assert_serves(&pki, &key, Some("EC PRIVATE KEY"));
+        }
+        let rsa = KeyPair::generate_rsa_for(&PKCS_RSA_SHA256, RsaKeySize::_2048).unwrap();
+        let names = vec!["a.example.com".to_owned()];
+        let cert = rcgen::CertificateParams::new(names)
+            .unwrap()
+            .self_signed(&rsa)
+            .unwrap();
+        // Self-signed leaf: trust it directly.
+        let pki = TestPki::new("rsa");
+        pki.write("chain.pem", cert.pem());
+        pki.write("key.pem", rsa.serialize_pem());
+        let client =
+            crate::config::test_pki::client_config_trusting(vec![cert.der().clone()], None);
+        let config = build_server_config(&settings(&pki, &["a.example.com"])).unwrap();
+        handshake(config.clone(), client.clone(), "a.example.com").unwrap();
+        pki.write(
+            "key.pem",
+            pem("RSA PRIVATE KEY", &unwrap_pkcs8(&rsa.serialize_der())),
+        );
+        let config = build_server_config(&settings(&pki, &["a.example.com"])).unwrap();
+        handshake(config, client, "a.example.com").unwrap();
+    }
+
+    #[test]
+    fn file_errors_name_the_file() {
+        let pki = TestPki::new("errors");
+        let err = build_server_config(&settings(&pki, &[])).unwrap_err();
+        assert_eq!(err.file, TlsFile::CertChain);
+        assert_eq!(
+            err.to_string(),
+            format!("{}: no such file", pki.path("chain.pem").display())
+        );
+        pki.write_server("chain.pem", "key.pem", &["a.example.com"]);
+        std::fs::remove_file(pki.path("key.pem")).unwrap();
+        let err = build_server_config(&settings(&pki, &[])).unwrap_err();
+        assert_eq!(err.file, TlsFile::Key);
+        assert!(matches!(err.problem, TlsProblem::NotFound));
+
+        pki.write_server("other.pem", "key.pem", &["a.example.com"]);
+        let err = build_server_config(&settings(&pki, &[])).unwrap_err();
+        assert_eq!(err.file, TlsFile::Key);
+        assert!(matches!(err.problem, TlsProblem::KeyMismatch(_)), "{err}");
+
+        let mut s = settings(&pki, &[]);
+        pki.write_server("chain.pem", "key.pem", &["a.example.com"]);
+        s.client_auth = ClientAuth::Required;
+        let err = build_server_config(&s).unwrap_err();
+        assert!(matches!(err.problem, TlsProblem::MissingClientCa));
+        s.client_ca = Some(pki.path("key.pem"));
+        let err = build_server_config(&s).unwrap_err();
+        assert_eq!(err.file, TlsFile::ClientCa);
+        assert!(matches!(err.problem, TlsProblem::NoCaCertificate), "{err}");
+        s.client_ca = Some(pki.write_ca("ca.pem"));
+        s.client_crls = vec![pki.write_crl("good.crl"), pki.path("ca.pem")];
+        let err = build_server_config(&s).unwrap_err();
+        assert_eq!(err.file, TlsFile::ClientCrl(1));
+        assert!(matches!(err.problem, TlsProblem::NoCrl), "{err}");
+        s.client_crls.pop();
+        build_server_config(&s).unwrap();
+    }
+
+    #[test]
+    fn uncovered_route_names_are_found() {
+        let pki = TestPki::new("covered");
+        pki.write_server(
+            "chain.pem",
+            "key.pem",
+            &["a.example.com", "*.tenant.example.com"],
+        );
+        let leaf = CertificateDer::pem_file_iter(pki.path("chain.pem"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap();
+        let names: Vec<String> = [
+            "a.example.com",
+            "x.tenant.example.com",
+            "*.tenant.example.com",
+            "b.example.com",
+            "*.example.com",
+        ]
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+        assert_eq!(
+            uncovered_names(&leaf, &names),
+            ["b.example.com", "*.example.com"]
+        );
+    }
+}
