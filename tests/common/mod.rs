@@ -15,6 +15,7 @@
 pub mod backends;
 pub mod examples;
 pub mod mosquitto;
+pub mod mqtt_peers;
 pub mod pki;
 pub mod proxy_header;
 pub mod raw_tls;
