@@ -27,7 +27,7 @@ defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 5
 fn device_client(bed: &Bed) -> TlsClient {
     let mut c = TlsClient::new("devices.example.com", &[&bed.pki.ca])
         .with_cert(&bed.pki.device1)
-        .from_ip("127.0.0.5");
+        .bound_to("127.0.0.5");
     c.aes256_only = true;
     c
 }
@@ -136,8 +136,16 @@ fn v2_ssl_cn_header_is_structurally_identical_to_haproxy_3_2() {
         "{ctx}"
     );
     // Mosquitto treats a first read shorter than the header as a lost connection.
-    assert_eq!(rc.first_read, r.raw.len(), "ringress split the header{ctx}");
-    assert_eq!(hc.first_read, h.raw.len(), "haproxy split the header{ctx}");
+    assert!(
+        rc.first_read >= r.raw.len(),
+        "ringress split the header ({} bytes first){ctx}",
+        rc.first_read
+    );
+    assert!(
+        hc.first_read >= h.raw.len(),
+        "haproxy split the header ({} bytes first){ctx}",
+        hc.first_read
+    );
     assert_eq!(r.raw.len(), h.raw.len(), "header length{ctx}");
 }
 
@@ -198,7 +206,7 @@ fn ringress_behind_haproxy_send_proxy_v2_sees_and_forwards_the_client_address() 
     );
     let haproxy = bed.peers.haproxy("haproxy", &cfg, &[hport]);
 
-    let mut client = TlsClient::new("broker.example.com", &[&bed.pki.ca]).from_ip("127.0.0.5");
+    let mut client = TlsClient::new("broker.example.com", &[&bed.pki.ca]).bound_to("127.0.0.5");
     client.aes256_only = false;
     let mut conn = client
         .connect(loopback(hport))

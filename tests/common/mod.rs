@@ -226,8 +226,14 @@ impl Proxy {
 
     /// Spawns the binary with exactly `args` (stdout discarded, stderr parsed).
     pub fn spawn_args(args: &[&str], dir: TempDir) -> Proxy {
+        Proxy::spawn_args_env(args, dir, &[])
+    }
+
+    /// Like [`Proxy::spawn_args`], with extra environment variables.
+    pub fn spawn_args_env(args: &[&str], dir: TempDir, env: &[(&str, &Path)]) -> Proxy {
         let mut child = Command::new(bin())
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -130,7 +130,7 @@ impl TlsClient {
         self
     }
 
-    pub fn from_ip(mut self, ip: &str) -> TlsClient {
+    pub fn bound_to(mut self, ip: &str) -> TlsClient {
         self.bind = Some(ip.parse().unwrap());
         self
     }
