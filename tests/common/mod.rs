@@ -224,14 +224,31 @@ impl Proxy {
         p
     }
 
+    /// Like [`Proxy::start_toml`], run under `wrapper` (a command that execs the rest of its
+    /// arguments in place, such as `prlimit --nofile=N:N --`), so the pid stays the proxy's.
+    pub fn start_toml_wrapped(wrapper: &[&str], toml: &str) -> Proxy {
+        let dir = TempDir::new("proxy");
+        let path = dir.write("ringress.toml", toml);
+        let path = path.to_str().expect("utf-8 temp path");
+        let mut args: Vec<&str> = wrapper[1..].to_vec();
+        args.extend([bin(), "run", "-c", path, "--log-format", "json"]);
+        let proxy = Proxy::spawn_program(wrapper[0], &args, dir, &[]);
+        proxy.wait_ready();
+        proxy
+    }
+
     /// Spawns the binary with exactly `args` (stdout discarded, stderr parsed).
     pub fn spawn_args(args: &[&str], dir: TempDir) -> Proxy {
-        Proxy::spawn_args_env(args, dir, &[])
+        Proxy::spawn_program(bin(), args, dir, &[])
     }
 
     /// Like [`Proxy::spawn_args`], with extra environment variables.
     pub fn spawn_args_env(args: &[&str], dir: TempDir, env: &[(&str, &Path)]) -> Proxy {
-        let mut child = Command::new(bin())
+        Proxy::spawn_program(bin(), args, dir, env)
+    }
+
+    fn spawn_program(program: &str, args: &[&str], dir: TempDir, env: &[(&str, &Path)]) -> Proxy {
+        let mut child = Command::new(program)
             .args(args)
             .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::null())
@@ -239,7 +256,7 @@ impl Proxy {
             .stderr(Stdio::piped())
             .env_remove("RUST_LOG")
             .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", bin()));
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
         let log = Arc::new(Log::default());
         let stderr = child.stderr.take().expect("piped stderr");
         let reader_log = Arc::clone(&log);
