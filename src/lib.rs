@@ -22,6 +22,7 @@
 pub mod access_log;
 pub mod config;
 pub mod conn;
+pub mod health;
 pub mod mqtt;
 pub mod proxy_out;
 pub mod proxy_protocol;
