@@ -20,6 +20,7 @@
 #![deny(unsafe_code)]
 
 pub mod access_log;
+pub mod balance;
 pub mod config;
 pub mod conn;
 pub mod health;
