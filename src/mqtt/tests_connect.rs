@@ -679,3 +679,47 @@ fn malformed_3_1_1_gets_no_connack() {
         "malformed CONNECT (bytes after the last field)"
     );
 }
+
+// ---- the fuzz target's property, seeded ----
+
+/// The `mqtt_connect_parse` fuzz target's property over mutations of the good packets, so
+/// `cargo test` checks it without nightly: never panics, `Incomplete` asks for more than it
+/// has, and a `Complete` packet parses the same from exactly its own bytes.
+#[test]
+fn mutated_packets_keep_the_fuzz_property() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let mut rng = StdRng::seed_from_u64(0x6d71_7474);
+    let tight = ConnectLimits {
+        max_packet_bytes: 48,
+        max_client_id_bytes: 4,
+    };
+    for _ in 0..20_000 {
+        let base = [V311_MINIMAL, V311_FULL, V31, V5_FULL][rng.random_range(0..4)];
+        let mut bytes = base.to_vec();
+        for _ in 0..rng.random_range(1..4) {
+            let at = rng.random_range(0..bytes.len());
+            match rng.random_range(0..3) {
+                0 => bytes[at] = rng.random(),
+                1 => bytes[at] ^= 1 << rng.random_range(0..8),
+                _ => bytes.truncate(at.max(1)),
+            }
+        }
+        for limits in [&LIMITS, &tight] {
+            match parse_connect(&bytes, limits) {
+                Ok(ConnectOutcome::Incomplete { needed_at_least }) => {
+                    assert!(needed_at_least > bytes.len())
+                }
+                Ok(ConnectOutcome::Complete { connect, consumed }) => {
+                    assert!(consumed <= bytes.len());
+                    assert_eq!(
+                        parse_connect(&bytes[..consumed], limits),
+                        Ok(ConnectOutcome::Complete { connect, consumed })
+                    );
+                }
+                Err(e) => assert!(e.keyword().starts_with("mqtt_")),
+            }
+        }
+    }
+}
