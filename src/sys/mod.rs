@@ -4,6 +4,7 @@
 #![allow(unsafe_code)]
 
 pub mod buf_ring;
+pub mod ktls;
 pub mod net;
 pub mod signals;
 pub mod uring;

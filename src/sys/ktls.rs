@@ -1,0 +1,932 @@
+//! Kernel TLS (kTLS): hands an established rustls session's record layer to the kernel.
+//!
+//! After the handshake, rustls gives up the traffic secrets and record sequence numbers
+//! (`UnbufferedServerConnection::dangerous_into_kernel_connection`). [`enable`] attaches the
+//! `tls` upper-layer protocol to the TCP socket and installs one key per direction; from then
+//! on plain `recv`/`send`/`splice` on the socket move plaintext and the kernel does the
+//! records. See <https://docs.kernel.org/networking/tls.html>.
+//!
+//! Kernel behaviour the caller must know (documented there, observed in `tests/vm/`):
+//! - A record that is not application data (alert, TLS 1.3 KeyUpdate or NewSessionTicket,
+//!   which travel as handshake records) makes a plain `recv` fail with `EIO` and `splice` fail;
+//!   read it with [`recv_record`], which passes a control-message buffer so the kernel can
+//!   return the record type (`TLS_GET_RECORD_TYPE`). One `recvmsg` never mixes record types.
+//! - TLS 1.3 KeyUpdate: kernels since 6.14 pause decryption after handing out a KeyUpdate
+//!   (reads fail with `EKEYEXPIRED`, poll reports nothing) until [`update_rx`] installs the
+//!   new key; older kernels refuse a second `TLS_RX` (`EBUSY`, [`KtlsError::RekeyUnsupported`])
+//!   and would decrypt the next record with the old key, so the caller must close.
+//! - Secrets are extracted by consuming the rustls session: once [`enable`] fails the session
+//!   cannot go back to userspace. Decide before extraction with [`probe`] (at start-up) and
+//!   [`supports`] (per session).
+//! - The kernel does not enforce AES-GCM usage limits: the caller rekeys or closes.
+//! - Bytes the caller already read from the socket past the handshake cannot be handed to the
+//!   kernel; enable only when nothing is held.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, RawFd};
+
+use rustls::{CipherSuite, ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion};
+
+/// Name of the kernel's TLS upper-layer protocol, as `setsockopt(TCP_ULP)` wants it.
+const TLS_ULP: &[u8] = b"tls";
+
+/// TLS record content types (RFC 8446 §5.1) the caller meets on a kTLS socket.
+pub const CONTENT_TYPE_ALERT: u8 = 21;
+pub const CONTENT_TYPE_HANDSHAKE: u8 = 22;
+pub const CONTENT_TYPE_APPLICATION_DATA: u8 = 23;
+/// What [`Record::content_type`] says when `recvmsg` returned no record type (end of stream).
+pub const CONTENT_TYPE_NONE: u8 = 0;
+
+/// Alert level and description of close_notify (RFC 8446 §6.1): level warning(1), desc 0.
+pub const ALERT_LEVEL_WARNING: u8 = 1;
+pub const ALERT_CLOSE_NOTIFY: u8 = 0;
+
+/// The largest TLS plaintext record (RFC 8446 §5.1): a [`recv_record`] buffer this big never
+/// gets a record in pieces.
+pub const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
+
+/// Why this kernel cannot do kTLS (from [`probe`]). The Display names the failing step and the
+/// errno, so the start-up log line is enough to diagnose it.
+#[derive(Debug)]
+pub struct KtlsUnavailable {
+    step: &'static str,
+    error: io::Error,
+}
+
+impl KtlsUnavailable {
+    /// The errno of the failing call, if it was a syscall.
+    pub fn errno(&self) -> Option<i32> {
+        self.error.raw_os_error()
+    }
+}
+
+impl fmt::Display for KtlsUnavailable {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "kernel TLS unavailable: {}: {}", self.step, self.error)?;
+        if self.errno() == Some(libc::ENOENT) {
+            f.write_str(" (the kernel lacks CONFIG_TLS or the tls module is not loaded)")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for KtlsUnavailable {}
+
+/// Why a session could not be handed to (or rekeyed in) the kernel.
+#[derive(Debug, thiserror::Error)]
+pub enum KtlsError {
+    /// kTLS does TLS 1.2 and 1.3 only.
+    #[error("kernel TLS does not support protocol version {0:?}")]
+    UnsupportedVersion(ProtocolVersion),
+    /// A cipher the kernel (or this module) cannot take: serve the session in userspace.
+    #[error("kernel TLS does not support this cipher")]
+    UnsupportedCipher,
+    /// `setsockopt(TCP_ULP, "tls")` failed: no kTLS in this kernel, or the socket is not
+    /// an established TCP connection.
+    #[error("setsockopt(TCP_ULP, \"tls\"): {0}")]
+    Ulp(io::Error),
+    /// Installing the transmit key failed.
+    #[error("setsockopt(SOL_TLS, TLS_TX): {0}")]
+    Tx(io::Error),
+    /// Installing the receive key failed.
+    #[error("setsockopt(SOL_TLS, TLS_RX): {0}")]
+    Rx(io::Error),
+    /// The kernel refused a new key for a direction that already has one: rekeying needs
+    /// Linux 6.14+. The connection cannot continue after a KeyUpdate.
+    #[error("kernel cannot rekey kTLS (needs Linux 6.14+): {0}")]
+    RekeyUnsupported(io::Error),
+}
+
+impl KtlsError {
+    /// A stable keyword for logs (`offload_fallback=...`, close causes).
+    pub fn keyword(&self) -> &'static str {
+        match self {
+            KtlsError::UnsupportedVersion(_) => "ktls_unsupported_version",
+            KtlsError::UnsupportedCipher => "ktls_unsupported_cipher",
+            KtlsError::Ulp(_) => "ktls_ulp_failed",
+            KtlsError::Tx(_) => "ktls_tx_failed",
+            KtlsError::Rx(_) => "ktls_rx_failed",
+            KtlsError::RekeyUnsupported(_) => "ktls_rekey_unsupported",
+        }
+    }
+}
+
+/// Can this kernel do kTLS? Attaches the `tls` ULP to one end of a connected loopback TCP
+/// pair (the kernel only accepts it on an established socket). The sockets close on return.
+pub fn probe() -> Result<(), KtlsUnavailable> {
+    let fail = |step| move |error| KtlsUnavailable { step, error };
+    let listener =
+        TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(fail("bind a loopback listener"))?;
+    let addr = listener.local_addr().map_err(fail("getsockname"))?;
+    let client = TcpStream::connect(addr).map_err(fail("connect over loopback"))?;
+    let (_server, _) = listener.accept().map_err(fail("accept over loopback"))?;
+    attach_ulp(client.as_raw_fd()).map_err(fail("setsockopt(TCP_ULP, \"tls\")"))
+}
+
+/// Can kTLS carry a session with this version and cipher suite? Ask before extracting the
+/// secrets: extraction consumes the rustls session.
+pub fn supports(version: ProtocolVersion, suite: CipherSuite) -> bool {
+    let version_ok = matches!(version, ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3);
+    let suite_ok = matches!(
+        suite,
+        CipherSuite::TLS13_AES_128_GCM_SHA256
+            | CipherSuite::TLS13_AES_256_GCM_SHA384
+            | CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+            | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+            | CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+            | CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+            | CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+            | CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+            | CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+    );
+    version_ok && suite_ok
+}
+
+/// Hands both directions of an established session on `fd` to the kernel.
+///
+/// `fd` must be a connected TCP socket with nothing of the peer's read past the handshake.
+/// On error the connection must be closed (the secrets are gone from rustls), except for
+/// [`KtlsError::UnsupportedVersion`]/[`KtlsError::UnsupportedCipher`], which are detected
+/// before any syscall.
+pub fn enable(
+    fd: RawFd,
+    secrets: &ExtractedSecrets,
+    version: ProtocolVersion,
+) -> Result<(), KtlsError> {
+    // Build both first: an unsupported cipher is then reported before the socket changes.
+    let tx = CryptoInfo::new(version, secrets.tx.0, &secrets.tx.1)?;
+    let rx = CryptoInfo::new(version, secrets.rx.0, &secrets.rx.1)?;
+    attach_ulp(fd).map_err(KtlsError::Ulp)?;
+    set_crypto_info(fd, libc::TLS_TX, &tx).map_err(KtlsError::Tx)?;
+    set_crypto_info(fd, libc::TLS_RX, &rx).map_err(KtlsError::Rx)
+}
+
+/// Installs the receive key that follows the peer's TLS 1.3 KeyUpdate: pass what
+/// `KernelConnection::update_rx_secret` returned. Needs Linux 6.14+.
+pub fn update_rx(
+    fd: RawFd,
+    version: ProtocolVersion,
+    secrets: &(u64, ConnectionTrafficSecrets),
+) -> Result<(), KtlsError> {
+    let info = CryptoInfo::new(version, secrets.0, &secrets.1)?;
+    set_crypto_info(fd, libc::TLS_RX, &info).map_err(rekey_error(KtlsError::Rx))
+}
+
+/// Installs a new transmit key, after sending our KeyUpdate with the old one (see
+/// [`send_record`]): pass what `KernelConnection::update_tx_secret` returned. Linux 6.14+.
+pub fn update_tx(
+    fd: RawFd,
+    version: ProtocolVersion,
+    secrets: &(u64, ConnectionTrafficSecrets),
+) -> Result<(), KtlsError> {
+    let info = CryptoInfo::new(version, secrets.0, &secrets.1)?;
+    set_crypto_info(fd, libc::TLS_TX, &info).map_err(rekey_error(KtlsError::Tx))
+}
+
+/// Kernels before 6.14 refuse a second key for a direction with EBUSY.
+fn rekey_error(other: fn(io::Error) -> KtlsError) -> impl Fn(io::Error) -> KtlsError {
+    move |e| match e.raw_os_error() {
+        Some(libc::EBUSY) => KtlsError::RekeyUnsupported(e),
+        _ => other(e),
+    }
+}
+
+/// One record (or the first part of one, if `buf` was shorter) read by [`recv_record`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    /// TLS content type: [`CONTENT_TYPE_ALERT`], [`CONTENT_TYPE_HANDSHAKE`],
+    /// [`CONTENT_TYPE_APPLICATION_DATA`]; [`CONTENT_TYPE_NONE`] with `len == 0` at end of stream.
+    pub content_type: u8,
+    /// Decrypted bytes at the front of `buf`.
+    pub len: usize,
+}
+
+/// Reads the next record's plaintext and its content type from a kTLS socket.
+///
+/// Call it when a plain `recv` failed with `EIO`: the next record is not application data
+/// (an alert, or a handshake record carrying KeyUpdate (type 24) or NewSessionTicket (4)).
+/// Application data comes back too, with type 23. A control record longer than `buf` is
+/// returned in pieces; [`MAX_RECORD_PLAINTEXT`] bytes always suffice. Follows the socket's
+/// blocking mode (`EAGAIN` on a non-blocking socket with nothing ready).
+pub fn recv_record(fd: RawFd, buf: &mut [u8]) -> io::Result<Record> {
+    let mut control = CmsgBuffer::zeroed();
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid (null name, no iovecs, no control).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes.as_mut_ptr().cast();
+    msg.msg_controllen = control.bytes.len();
+    // SAFETY: msg points at one iovec describing `buf` (live, exclusively borrowed, its real
+    // length) and at `control` (live, aligned for cmsghdr); both outlive the call.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Err(io::Error::other(
+            "TLS record type control message truncated",
+        ));
+    }
+    let mut content_type = CONTENT_TYPE_NONE;
+    // SAFETY: msg was filled by recvmsg; msg_controllen now covers only what the kernel wrote
+    // into `control`, so the CMSG_* walk stays inside it.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            if (*cmsg).cmsg_level == libc::SOL_TLS
+                && (*cmsg).cmsg_type == libc::TLS_GET_RECORD_TYPE
+                && (*cmsg).cmsg_len >= libc::CMSG_LEN(1) as usize
+            {
+                content_type = *libc::CMSG_DATA(cmsg);
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok(Record {
+        content_type,
+        len: n as usize,
+    })
+}
+
+/// Sends `payload` as one record of `content_type` (the kernel encrypts it), e.g. a
+/// KeyUpdate handshake message. A short send is reported as `WriteZero`: control records
+/// are tiny and must not be split. MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE.
+pub fn send_record(fd: RawFd, content_type: u8, payload: &[u8]) -> io::Result<()> {
+    let mut control = CmsgBuffer::zeroed();
+    let mut iov = libc::iovec {
+        iov_base: payload.as_ptr().cast_mut().cast(),
+        iov_len: payload.len(),
+    };
+    // SAFETY: an all-zero msghdr is valid (null name, no iovecs, no control).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.bytes.as_mut_ptr().cast();
+    // SAFETY: CMSG_SPACE is pure arithmetic.
+    msg.msg_controllen = unsafe { libc::CMSG_SPACE(1) } as usize;
+    // SAFETY: msg_control points at `control`, which is aligned for cmsghdr and at least
+    // CMSG_SPACE(1) bytes (checked by a unit test), so the first header and its one data
+    // byte are inside it. sendmsg only reads the iovec (the cast to *mut is for the C type).
+    let n = unsafe {
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_TLS;
+        (*cmsg).cmsg_type = libc::TLS_SET_RECORD_TYPE;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(1) as usize;
+        *libc::CMSG_DATA(cmsg) = content_type;
+        libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL)
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if n as usize != payload.len() {
+        return Err(io::Error::new(
+            io::ErrorKind::WriteZero,
+            "short send of a TLS control record",
+        ));
+    }
+    Ok(())
+}
+
+/// Sends an alert record, e.g. close_notify ([`ALERT_LEVEL_WARNING`], [`ALERT_CLOSE_NOTIFY`])
+/// before closing a kTLS connection.
+pub fn send_alert(fd: RawFd, level: u8, description: u8) -> io::Result<()> {
+    send_record(fd, CONTENT_TYPE_ALERT, &[level, description])
+}
+
+/// The kernel's kTLS counters (`/proc/net/tls_stat`), or None without kTLS. For logs/tests.
+pub fn tls_stat() -> Option<String> {
+    std::fs::read_to_string("/proc/net/tls_stat").ok()
+}
+
+/// One counter (e.g. `TlsCurrTxSw`) from [`tls_stat`]'s text.
+pub fn tls_stat_value(stat: &str, name: &str) -> Option<u64> {
+    stat.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        (fields.next()? == name).then_some(())?;
+        fields.next()?.parse().ok()
+    })
+}
+
+/// Room for one control message carrying a one-byte record type, aligned like a cmsghdr.
+#[repr(C, align(8))]
+struct CmsgBuffer {
+    /// CMSG_SPACE(1) is 24 on 64-bit Linux; 32 leaves slack and is checked by a test.
+    bytes: [u8; 32],
+}
+
+impl CmsgBuffer {
+    fn zeroed() -> CmsgBuffer {
+        CmsgBuffer { bytes: [0; 32] }
+    }
+}
+
+/// The `setsockopt(SOL_TLS, TLS_TX/TLS_RX)` argument for one direction.
+pub enum CryptoInfo {
+    Aes128Gcm(libc::tls12_crypto_info_aes_gcm_128),
+    Aes256Gcm(libc::tls12_crypto_info_aes_gcm_256),
+    Chacha20Poly1305(libc::tls12_crypto_info_chacha20_poly1305),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cipher {
+    Aes128Gcm,
+    Aes256Gcm,
+    Chacha20Poly1305,
+}
+
+/// GCM's 12-byte nonce base: the first 4 bytes are the kernel's `salt`, the last 8 its `iv`
+/// (RFC 5288 §3 for TLS 1.2; the same split is how the kernel takes TLS 1.3's static IV).
+const GCM_SALT_LEN: usize = 4;
+
+impl CryptoInfo {
+    /// Builds the kernel's crypto_info from rustls' secrets for one direction.
+    /// `seq` is the next record sequence number in that direction.
+    pub fn new(
+        version: ProtocolVersion,
+        seq: u64,
+        secrets: &ConnectionTrafficSecrets,
+    ) -> Result<CryptoInfo, KtlsError> {
+        let version = match version {
+            ProtocolVersion::TLSv1_2 => libc::TLS_1_2_VERSION,
+            ProtocolVersion::TLSv1_3 => libc::TLS_1_3_VERSION,
+            other => return Err(KtlsError::UnsupportedVersion(other)),
+        };
+        let (cipher, key, iv) = match secrets {
+            ConnectionTrafficSecrets::Aes128Gcm { key, iv } => (Cipher::Aes128Gcm, key, iv),
+            ConnectionTrafficSecrets::Aes256Gcm { key, iv } => (Cipher::Aes256Gcm, key, iv),
+            ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => {
+                (Cipher::Chacha20Poly1305, key, iv)
+            }
+            _ => return Err(KtlsError::UnsupportedCipher),
+        };
+        CryptoInfo::from_parts(version, seq, cipher, key.as_ref(), iv.as_ref())
+    }
+
+    /// The same from raw key and nonce bytes (lengths checked against the cipher).
+    fn from_parts(
+        version: u16,
+        seq: u64,
+        cipher: Cipher,
+        key: &[u8],
+        iv: &[u8],
+    ) -> Result<CryptoInfo, KtlsError> {
+        let rec_seq = seq.to_be_bytes();
+        let info = |cipher_type| libc::tls_crypto_info {
+            version,
+            cipher_type,
+        };
+        Ok(match cipher {
+            Cipher::Aes128Gcm => {
+                let (salt, iv) = split_gcm_iv(iv)?;
+                CryptoInfo::Aes128Gcm(libc::tls12_crypto_info_aes_gcm_128 {
+                    info: info(libc::TLS_CIPHER_AES_GCM_128),
+                    iv,
+                    key: fixed(key)?,
+                    salt,
+                    rec_seq,
+                })
+            }
+            Cipher::Aes256Gcm => {
+                let (salt, iv) = split_gcm_iv(iv)?;
+                CryptoInfo::Aes256Gcm(libc::tls12_crypto_info_aes_gcm_256 {
+                    info: info(libc::TLS_CIPHER_AES_GCM_256),
+                    iv,
+                    key: fixed(key)?,
+                    salt,
+                    rec_seq,
+                })
+            }
+            Cipher::Chacha20Poly1305 => {
+                CryptoInfo::Chacha20Poly1305(libc::tls12_crypto_info_chacha20_poly1305 {
+                    info: info(libc::TLS_CIPHER_CHACHA20_POLY1305),
+                    iv: fixed(iv)?,
+                    key: fixed(key)?,
+                    salt: [],
+                    rec_seq,
+                })
+            }
+        })
+    }
+
+    /// The struct as the bytes the kernel reads.
+    pub fn as_bytes(&self) -> &[u8] {
+        let (ptr, len): (*const u8, usize) = match self {
+            CryptoInfo::Aes128Gcm(i) => ((i as *const _ as *const u8), size_of_val(i)),
+            CryptoInfo::Aes256Gcm(i) => ((i as *const _ as *const u8), size_of_val(i)),
+            CryptoInfo::Chacha20Poly1305(i) => ((i as *const _ as *const u8), size_of_val(i)),
+        };
+        // SAFETY: the libc structs are repr(C) with two u16s followed by u8 arrays, so they
+        // have no padding and every byte is initialised; the slice borrows `self`.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+impl Drop for CryptoInfo {
+    /// Wipes the key copy (rustls wipes its own on drop).
+    fn drop(&mut self) {
+        let bytes: &mut [u8] = match self {
+            CryptoInfo::Aes128Gcm(i) => &mut i.key,
+            CryptoInfo::Aes256Gcm(i) => &mut i.key,
+            CryptoInfo::Chacha20Poly1305(i) => &mut i.key,
+        };
+        for b in bytes {
+            // SAFETY: `b` is a valid, exclusively borrowed byte; the volatile write keeps the
+            // compiler from dropping the wipe as a dead store.
+            unsafe { std::ptr::write_volatile(b, 0) };
+        }
+    }
+}
+
+fn split_gcm_iv(iv: &[u8]) -> Result<([u8; GCM_SALT_LEN], [u8; 8]), KtlsError> {
+    let (salt, rest) = iv
+        .split_at_checked(GCM_SALT_LEN)
+        .ok_or(KtlsError::UnsupportedCipher)?;
+    Ok((fixed(salt)?, fixed(rest)?))
+}
+
+/// A slice of exactly N bytes as an array; any other length means rustls handed a cipher
+/// shape this module does not know.
+fn fixed<const N: usize>(bytes: &[u8]) -> Result<[u8; N], KtlsError> {
+    bytes.try_into().map_err(|_| KtlsError::UnsupportedCipher)
+}
+
+fn attach_ulp(fd: RawFd) -> io::Result<()> {
+    // SAFETY: the option value is a live byte string of the given length; the kernel copies it.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_TCP,
+            libc::TCP_ULP,
+            TLS_ULP.as_ptr().cast(),
+            TLS_ULP.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+fn set_crypto_info(fd: RawFd, direction: libc::c_int, info: &CryptoInfo) -> io::Result<()> {
+    let bytes = info.as_bytes();
+    // SAFETY: the option value is the live crypto_info struct of the given size; the kernel
+    // copies it before returning.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_TLS,
+            direction,
+            bytes.as_ptr().cast(),
+            bytes.len() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Pure tests run everywhere. Tests that need a kernel with kTLS are `#[ignore]`d (this
+    //! project's build machines have none) and run in the VM by `tests/vm/run`:
+    //! `cargo test --lib -- --ignored ktls`.
+
+    use std::io::{Read, Write};
+    use std::net::{Ipv4Addr, TcpListener, TcpStream};
+    use std::os::fd::AsRawFd;
+    use std::sync::{Arc, mpsc};
+    use std::thread;
+
+    use rustls::client::ClientConnection;
+    use rustls::kernel::KernelConnection;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use rustls::server::{ServerConnectionData, UnbufferedServerConnection};
+    use rustls::unbuffered::{ConnectionState, UnbufferedStatus};
+    use rustls::{
+        CipherSuite, ClientConfig, ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion,
+        RootCertStore, ServerConfig, SupportedProtocolVersion,
+    };
+
+    use super::*;
+
+    const NEEDS_KTLS: &str = "needs a kernel with kTLS: run by tests/vm/run";
+
+    /// The layout the kernel reads (include/uapi/linux/tls.h), on little-endian x86-64.
+    /// (rustls builds 16-byte AES keys only internally, hence `from_parts` here.)
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn crypto_info_aes128_tls13_bytes() {
+        let key: [u8; 16] = core::array::from_fn(|i| 0x10 + i as u8);
+        let nonce: [u8; 12] = core::array::from_fn(|i| 0xa0 + i as u8);
+        let seq = 0x0102_0304_0506_0708;
+        let info =
+            CryptoInfo::from_parts(libc::TLS_1_3_VERSION, seq, Cipher::Aes128Gcm, &key, &nonce)
+                .unwrap();
+        let mut want = vec![0x04, 0x03, 51, 0]; // version 0x0304, cipher 51
+        want.extend([0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab]); // iv = nonce[4..]
+        want.extend(0x10..0x20u8); // key
+        want.extend([0xa0, 0xa1, 0xa2, 0xa3]); // salt = nonce[..4]
+        want.extend([1, 2, 3, 4, 5, 6, 7, 8]); // rec_seq, big-endian
+        assert_eq!(info.as_bytes(), &want[..]);
+    }
+
+    /// A key of the wrong size for the cipher is a typed refusal, not a panic.
+    #[test]
+    fn crypto_info_refuses_wrong_key_size() {
+        let secrets = ConnectionTrafficSecrets::Aes128Gcm {
+            key: rustls::crypto::cipher::AeadKey::from([0; 32]),
+            iv: rustls::crypto::cipher::Iv::new([0; 12]),
+        };
+        let err = CryptoInfo::new(ProtocolVersion::TLSv1_3, 0, &secrets).err();
+        assert!(matches!(err, Some(KtlsError::UnsupportedCipher)));
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn crypto_info_aes256_tls12_bytes() {
+        let secrets = ConnectionTrafficSecrets::Aes256Gcm {
+            key: rustls::crypto::cipher::AeadKey::from(core::array::from_fn(|i| i as u8)),
+            iv: rustls::crypto::cipher::Iv::new(core::array::from_fn(|i| 0xb0 + i as u8)),
+        };
+        let info = CryptoInfo::new(ProtocolVersion::TLSv1_2, 1, &secrets).unwrap();
+        let mut want = vec![0x03, 0x03, 52, 0];
+        want.extend(0xb4..0xbcu8);
+        want.extend(0..32u8);
+        want.extend([0xb0, 0xb1, 0xb2, 0xb3]);
+        want.extend([0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(info.as_bytes(), &want[..]);
+    }
+
+    #[cfg(target_endian = "little")]
+    #[test]
+    fn crypto_info_chacha_tls13_bytes() {
+        let secrets = ConnectionTrafficSecrets::Chacha20Poly1305 {
+            key: rustls::crypto::cipher::AeadKey::from(core::array::from_fn(|i| 0x40 + i as u8)),
+            iv: rustls::crypto::cipher::Iv::new(core::array::from_fn(|i| 0xc0 + i as u8)),
+        };
+        let info = CryptoInfo::new(ProtocolVersion::TLSv1_3, 0, &secrets).unwrap();
+        let mut want = vec![0x04, 0x03, 54, 0];
+        want.extend(0xc0..0xccu8); // the whole 12-byte nonce is the iv, no salt
+        want.extend(0x40..0x60u8);
+        want.extend([0; 8]);
+        assert_eq!(info.as_bytes(), &want[..]);
+    }
+
+    #[test]
+    fn crypto_info_refuses_other_versions() {
+        let secrets = ConnectionTrafficSecrets::Chacha20Poly1305 {
+            key: rustls::crypto::cipher::AeadKey::from([0; 32]),
+            iv: rustls::crypto::cipher::Iv::new([0; 12]),
+        };
+        let err = CryptoInfo::new(ProtocolVersion::TLSv1_1, 0, &secrets).err();
+        assert!(matches!(err, Some(KtlsError::UnsupportedVersion(_))));
+        assert_eq!(err.unwrap().keyword(), "ktls_unsupported_version");
+    }
+
+    #[test]
+    fn cmsg_buffer_holds_one_record_type() {
+        // SAFETY: pure arithmetic.
+        let space = unsafe { libc::CMSG_SPACE(1) } as usize;
+        assert!(space <= CmsgBuffer::zeroed().bytes.len());
+        assert!(align_of::<CmsgBuffer>() >= align_of::<libc::cmsghdr>());
+    }
+
+    #[test]
+    fn supports_the_kernel_ciphers_only() {
+        let v13 = ProtocolVersion::TLSv1_3;
+        assert!(supports(v13, CipherSuite::TLS13_AES_128_GCM_SHA256));
+        assert!(supports(v13, CipherSuite::TLS13_CHACHA20_POLY1305_SHA256));
+        assert!(supports(
+            ProtocolVersion::TLSv1_2,
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+        ));
+        assert!(!supports(v13, CipherSuite::TLS13_AES_128_CCM_SHA256));
+        assert!(!supports(
+            ProtocolVersion::TLSv1_1,
+            CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256
+        ));
+    }
+
+    #[test]
+    fn tls_stat_value_reads_a_counter() {
+        let stat = "TlsCurrTxSw                     \t2\nTlsCurrRxSw                     \t1\n";
+        assert_eq!(tls_stat_value(stat, "TlsCurrTxSw"), Some(2));
+        assert_eq!(tls_stat_value(stat, "TlsCurrRxSw"), Some(1));
+        assert_eq!(tls_stat_value(stat, "TlsTxSw"), None);
+    }
+
+    /// Either answer is right; without kTLS the message names the call and the errno.
+    #[test]
+    fn probe_reports_the_failing_call() {
+        if let Err(e) = probe() {
+            let text = e.to_string();
+            assert!(text.contains("TCP_ULP"), "{text}");
+            assert!(text.contains("os error"), "{text}");
+        }
+    }
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_probe_ok() {
+        probe().unwrap();
+        assert!(tls_stat().is_some(), "{NEEDS_KTLS}");
+    }
+
+    // ---- a real session: rustls client thread <-> our server handed to the kernel ----
+
+    struct Certs {
+        cert: CertificateDer<'static>,
+        key: Vec<u8>,
+    }
+
+    fn certs() -> &'static Certs {
+        static CERTS: std::sync::OnceLock<Certs> = std::sync::OnceLock::new();
+        CERTS.get_or_init(|| {
+            let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+            Certs {
+                cert: ck.cert.der().clone(),
+                key: ck.signing_key.serialize_der(),
+            }
+        })
+    }
+
+    fn server_config() -> Arc<ServerConfig> {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certs().key.clone()));
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![certs().cert.clone()], key)
+            .unwrap();
+        config.enable_secret_extraction = true;
+        Arc::new(config)
+    }
+
+    fn client_config(
+        version: &'static SupportedProtocolVersion,
+        suite: CipherSuite,
+    ) -> Arc<ClientConfig> {
+        let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+        provider.cipher_suites.retain(|s| s.suite() == suite);
+        let mut roots = RootCertStore::empty();
+        roots.add(certs().cert.clone()).unwrap();
+        let config = ClientConfig::builder_with_provider(Arc::new(provider))
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// Drives rustls' unbuffered server over a blocking socket to the end of the handshake,
+    /// the way the worker does, then takes the secrets for the kernel.
+    fn server_handshake(
+        sock: &mut TcpStream,
+    ) -> (ExtractedSecrets, KernelConnection<ServerConnectionData>) {
+        let mut conn = UnbufferedServerConnection::new(server_config()).unwrap();
+        let mut incoming = vec![0u8; 64 * 1024];
+        let mut filled = 0;
+        let mut outgoing = vec![0u8; 64 * 1024];
+        let mut pending = 0;
+        loop {
+            let UnbufferedStatus { discard, state } =
+                conn.process_tls_records(&mut incoming[..filled]);
+            let (mut need_read, mut established) = (false, false);
+            match state.unwrap() {
+                ConnectionState::EncodeTlsData(mut s) => {
+                    pending += s.encode(&mut outgoing[pending..]).unwrap();
+                }
+                ConnectionState::TransmitTlsData(s) => {
+                    sock.write_all(&outgoing[..pending]).unwrap();
+                    pending = 0;
+                    s.done();
+                }
+                ConnectionState::BlockedHandshake => need_read = true,
+                ConnectionState::WriteTraffic(_) => established = true,
+                _ => panic!("unexpected rustls state during the handshake"),
+            }
+            incoming.copy_within(discard..filled, 0);
+            filled -= discard;
+            if established {
+                assert_eq!(filled, 0, "the client sent data before it was told to");
+                return conn.dangerous_into_kernel_connection().unwrap();
+            }
+            if need_read {
+                let n = sock.read(&mut incoming[filled..]).unwrap();
+                assert!(n > 0, "client closed during the handshake");
+                filled += n;
+            }
+        }
+    }
+
+    const PING: &[u8] = b"ping from the rustls client";
+    const PONG: &[u8] = b"pong from the kernel";
+    const AFTER_UPDATE: &[u8] = b"sent after a KeyUpdate";
+
+    /// What the client thread does once the server said it handed the session to the kernel.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Script {
+        /// PING, expect PONG, close_notify both ways.
+        Exchange,
+        /// PING, expect PONG, KeyUpdate (update requested), AFTER_UPDATE, then wait for the
+        /// server's verdict: rekeyed → expect PONG under the new key; not → stop.
+        KeyUpdate,
+    }
+
+    fn run_client(
+        mut sock: TcpStream,
+        config: Arc<ClientConfig>,
+        script: Script,
+        go: mpsc::Receiver<bool>,
+    ) {
+        let name = ServerName::try_from("localhost").unwrap();
+        let mut conn = ClientConnection::new(config, name).unwrap();
+        while conn.is_handshaking() {
+            conn.complete_io(&mut sock).unwrap();
+        }
+        while conn.wants_write() {
+            conn.write_tls(&mut sock).unwrap();
+        }
+        assert!(go.recv().unwrap(), "server failed to enable kTLS");
+        let mut tls = rustls::Stream::new(&mut conn, &mut sock);
+        tls.write_all(PING).unwrap();
+        let mut buf = vec![0u8; PONG.len()];
+        tls.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, PONG);
+        if script == Script::KeyUpdate {
+            tls.conn.refresh_traffic_keys().unwrap();
+            tls.write_all(AFTER_UPDATE).unwrap();
+            if !go.recv().unwrap() {
+                return;
+            }
+            tls.read_exact(&mut buf).unwrap();
+            assert_eq!(buf, PONG, "reply under the server's new key");
+        }
+        tls.conn.send_close_notify();
+        tls.flush().unwrap();
+        let mut rest = Vec::new();
+        // Ok(0) only after the server's close_notify; a bare FIN is UnexpectedEof.
+        tls.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+    }
+
+    fn kernel_at_least(major: u32, minor: u32) -> bool {
+        let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap();
+        let mut parts = release.trim().split(['.', '-']).map(|p| p.parse::<u32>());
+        let (Some(Ok(ma)), Some(Ok(mi))) = (parts.next(), parts.next()) else {
+            return false;
+        };
+        (ma, mi) >= (major, minor)
+    }
+
+    /// Reads a control record after a plain read failed with EIO.
+    fn expect_control_record(server: &mut TcpStream, content_type: u8) -> Vec<u8> {
+        let mut buf = vec![0u8; MAX_RECORD_PLAINTEXT];
+        let err = server.read(&mut buf).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+        let record = recv_record(server.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(record.content_type, content_type);
+        buf.truncate(record.len);
+        buf
+    }
+
+    fn session(version: &'static SupportedProtocolVersion, suite: CipherSuite, script: Script) {
+        let stat_before = tls_stat().expect(NEEDS_KTLS);
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let client_sock = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let (go_tx, go_rx) = mpsc::channel();
+        let config = client_config(version, suite);
+        let client = thread::spawn(move || run_client(client_sock, config, script, go_rx));
+
+        let (secrets, mut kconn) = server_handshake(&mut server);
+        let version = kconn.protocol_version();
+        assert_eq!(kconn.negotiated_cipher_suite().suite(), suite);
+        assert!(supports(version, suite));
+        let fd = server.as_raw_fd();
+        let enabled = enable(fd, &secrets, version);
+        go_tx.send(enabled.is_ok()).unwrap();
+        enabled.unwrap();
+
+        // Plain read/write on the socket: the kernel decrypts and encrypts.
+        let mut buf = vec![0u8; PING.len()];
+        server.read_exact(&mut buf).unwrap();
+        assert_eq!(buf, PING);
+        server.write_all(PONG).unwrap();
+
+        let stat = tls_stat().unwrap();
+        for counter in ["TlsTxSw", "TlsRxSw"] {
+            let before = tls_stat_value(&stat_before, counter).unwrap();
+            let now = tls_stat_value(&stat, counter).unwrap();
+            assert!(now > before, "{counter} did not rise: {before} -> {now}");
+        }
+
+        if script == Script::KeyUpdate {
+            // KeyUpdate is handshake type 24, length 1, request_update = update_requested(1).
+            let msg = expect_control_record(&mut server, CONTENT_TYPE_HANDSHAKE);
+            assert_eq!(msg, [24, 0, 0, 1, 1]);
+            let rekeyed = update_rx(fd, version, &kconn.update_rx_secret().unwrap());
+            if !kernel_at_least(6, 14) {
+                assert!(
+                    matches!(rekeyed, Err(KtlsError::RekeyUnsupported(_))),
+                    "{rekeyed:?}"
+                );
+                go_tx.send(false).unwrap();
+                client.join().unwrap();
+                return;
+            }
+            rekeyed.unwrap();
+            // Answer with our own KeyUpdate (update_not_requested) under the old key, then
+            // switch the transmit key.
+            send_record(fd, CONTENT_TYPE_HANDSHAKE, &[24, 0, 0, 1, 0]).unwrap();
+            update_tx(fd, version, &kconn.update_tx_secret().unwrap()).unwrap();
+            let mut buf = vec![0u8; AFTER_UPDATE.len()];
+            server.read_exact(&mut buf).unwrap();
+            assert_eq!(buf, AFTER_UPDATE);
+            go_tx.send(true).unwrap();
+            server.write_all(PONG).unwrap();
+        }
+
+        // The client's close_notify arrives as an alert record; answer in kind.
+        let alert = expect_control_record(&mut server, CONTENT_TYPE_ALERT);
+        assert_eq!(alert, [ALERT_LEVEL_WARNING, ALERT_CLOSE_NOTIFY]);
+        send_alert(fd, ALERT_LEVEL_WARNING, ALERT_CLOSE_NOTIFY).unwrap();
+        server.shutdown(std::net::Shutdown::Write).unwrap();
+        client.join().unwrap();
+    }
+
+    use rustls::version::{TLS12, TLS13};
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls13_aes128_gcm() {
+        session(
+            &TLS13,
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            Script::Exchange,
+        );
+    }
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls13_aes256_gcm() {
+        session(
+            &TLS13,
+            CipherSuite::TLS13_AES_256_GCM_SHA384,
+            Script::Exchange,
+        );
+    }
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls13_chacha20_poly1305() {
+        session(
+            &TLS13,
+            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256,
+            Script::Exchange,
+        );
+    }
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls12_aes128_gcm() {
+        let suite = CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256;
+        session(&TLS12, suite, Script::Exchange);
+    }
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls12_aes256_gcm() {
+        let suite = CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384;
+        session(&TLS12, suite, Script::Exchange);
+    }
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls12_chacha20_poly1305() {
+        let suite = CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256;
+        session(&TLS12, suite, Script::Exchange);
+    }
+
+    /// On 6.14+ both directions rekey; on older kernels the new RX key is refused with a
+    /// typed error (the worker then closes).
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls13_client_key_update() {
+        session(
+            &TLS13,
+            CipherSuite::TLS13_AES_128_GCM_SHA256,
+            Script::KeyUpdate,
+        );
+    }
+}
