@@ -22,6 +22,10 @@ pub struct CloseRecord<'a> {
     /// The server the connection was relayed to (or last tried).
     pub server: Option<SocketAddr>,
     pub tls: Option<&'a TlsInfo>,
+    /// `kernel` or `userspace` for terminated TLS.
+    pub tls_offload: Option<&'static str>,
+    /// Why `tls_offload = "auto"` stayed in userspace.
+    pub offload_fallback: Option<&'static str>,
     /// PROXY header sent to the server: `none`, `v1`, `v2`, `v2-ssl`, `v2-ssl-cn`.
     pub proxy: &'static str,
     /// Client → server bytes delivered.
@@ -44,6 +48,8 @@ impl Default for CloseRecord<'_> {
             backend: None,
             server: None,
             tls: None,
+            tls_offload: None,
+            offload_fallback: None,
             proxy: "none",
             bytes_in: 0,
             bytes_out: 0,
@@ -99,6 +105,8 @@ pub fn log_close(record: &CloseRecord<'_>) {
         alpn = %Alpn(tls.and_then(|t| t.alpn.as_deref())),
         client_cn = %Opt(cn),
         client_verify = %verify,
+        tls_offload = %Opt(record.tls_offload),
+        offload_fallback = %Opt(record.offload_fallback),
         proxy = %record.proxy,
         bytes_in = record.bytes_in,
         bytes_out = record.bytes_out,

@@ -33,6 +33,8 @@ pub enum Received<B> {
     Eof,
     /// The buffer pool was empty; nothing was read.
     NoBuffer,
+    /// Bytes arrived that carry nothing to pass on (a TLS control record); read again.
+    NoData,
     /// The recv failed with this errno.
     Error(i32),
 }
@@ -127,6 +129,7 @@ impl<B: RelayBuf> Half<B> {
                 self.state = HalfState::Idle;
                 Step::WaitForBuffer
             }
+            Received::NoData => Step::Recv,
             Received::Error(errno) => {
                 self.state = HalfState::Failed;
                 Step::Fail {
@@ -333,6 +336,17 @@ mod tests {
         assert_eq!(half.on_recv(Received::NoBuffer), Step::WaitForBuffer);
         assert!(half.is_idle());
         assert_eq!(half.resume(), Step::Recv);
+    }
+
+    #[test]
+    fn a_read_without_data_reads_again() {
+        let mut half = Half::<TestBuf>::new();
+        half.resume();
+        assert_eq!(half.on_recv(Received::NoData), Step::Recv);
+        assert_eq!(
+            half.on_recv(Received::Data(TestBuf(3))),
+            Step::Send { offset: 0 }
+        );
     }
 
     #[test]

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 
-use crate::config::Config;
+use crate::config::{Config, TlsMode, TlsOffload};
+use crate::sys::ktls;
 use crate::sys::net::{self, EventFd};
 use crate::sys::signals::{self, ShutdownSignal};
 use crate::sys::uring;
@@ -40,9 +41,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
     }
 
+    let ktls = probe_kernel_tls(&config)?;
     let workers = config.runtime.workers;
     let listen_fds = bind_listeners(&config)?;
-    let shared = Arc::new(Shared::new(config));
+    let shared = Arc::new(Shared::new(config, ktls));
 
     // Before any thread exists, so all of them inherit the mask and only we take signals.
     signals::block_shutdown_signals();
@@ -66,6 +68,41 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Probes kernel TLS once, if any listener terminates TLS: workers hand sessions to the
+/// kernel only when this said yes. A listener with `tls_offload = "kernel"` refuses to start
+/// without it.
+fn probe_kernel_tls(config: &Config) -> anyhow::Result<Result<(), String>> {
+    let terminating: Vec<_> = config
+        .listeners
+        .iter()
+        .filter(|l| l.tls == TlsMode::Terminate)
+        .collect();
+    if terminating.is_empty() {
+        return Ok(Err("no listener terminates TLS".to_owned()));
+    }
+    let ktls = ktls::probe().map_err(|e| e.to_string());
+    match &ktls {
+        Ok(()) => tracing::info!(
+            "kernel TLS available: sessions move to the kernel after the handshake (tls_offload)"
+        ),
+        Err(reason) => {
+            tracing::info!(%reason, "kernel TLS unavailable: TLS records are processed in userspace (load the tls module to offload)")
+        }
+    }
+    if let (Err(reason), Some(strict)) = (
+        &ktls,
+        terminating
+            .iter()
+            .find(|l| l.tls_offload == TlsOffload::Kernel),
+    ) {
+        anyhow::bail!(
+            "listener {:?}: tls_offload = \"kernel\" but kernel TLS is unavailable: {reason} (load the module with `modprobe tls`, or use tls_offload = \"auto\")",
+            strict.name
+        );
+    }
+    Ok(ktls)
 }
 
 /// Binds `workers` sockets per listener. The first bind resolves port 0, so every worker's

@@ -298,6 +298,14 @@ impl TlsSession {
         }
     }
 
+    /// The negotiated protocol version and cipher suite, once the handshake completed (to ask
+    /// whether the kernel can take the session before [`TlsSession::into_kernel`] consumes it).
+    pub fn negotiated_suite(&self) -> Option<(rustls::ProtocolVersion, rustls::CipherSuite)> {
+        let version = self.conn.protocol_version()?;
+        let suite = self.conn.negotiated_cipher_suite()?.suite();
+        Some((version, suite))
+    }
+
     /// How many bytes the last `read` left for the driver to hold.
     pub fn held_len(&self) -> usize {
         self.held

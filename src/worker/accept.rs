@@ -169,6 +169,7 @@ impl Worker {
             stage,
             meta: None,
             tls: None,
+            ktls: None,
         };
         let trusted = !listener.accept_proxy
             || listener

@@ -102,6 +102,8 @@ impl Worker {
             backend: backend.map(|b| b.name.as_str()),
             server: backend.zip(conn.server).map(|(b, s)| b.servers[s as usize]),
             tls: meta.and_then(|m| m.tls.as_ref()),
+            tls_offload: meta.map(|m| m.tls_offload).filter(|o| !o.is_empty()),
+            offload_fallback: meta.and_then(|m| m.offload_fallback),
             proxy: meta.map_or("none", |m| m.proxy_sent),
             bytes_in,
             bytes_out,
@@ -115,12 +117,13 @@ impl Worker {
     /// the socket — it is tiny — unless another send to the client is in flight (bytes must
     /// not interleave), in which case the client does without.
     pub(super) fn send_close_notify(&mut self, conn: &mut Conn, client_send_in_flight: bool) {
-        let Some(tls) = conn.tls.as_mut() else {
-            return;
-        };
         if client_send_in_flight {
             return;
         }
+        self.ktls_close_notify(conn);
+        let Some(tls) = conn.tls.as_mut() else {
+            return;
+        };
         let mut out = std::mem::take(&mut self.scratch);
         out.clear();
         out.extend_from_slice(&tls.control);

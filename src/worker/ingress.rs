@@ -8,7 +8,7 @@
 
 use std::net::SocketAddr;
 
-use super::{Conn, Op, TlsRelay, Token, Worker};
+use super::{Conn, Op, Token, Worker};
 use crate::config::TlsMode;
 use crate::conn::{Handshake, Side, Stage, Termination};
 use crate::proxy_protocol::{self, Command, Parsed};
@@ -274,12 +274,9 @@ impl Worker {
             ..
         } = *hs;
         conn.meta_mut().tls = session.info().cloned();
-        conn.tls = Some(Box::new(TlsRelay {
-            session,
-            held,
-            control: Vec::new(),
-        }));
-        self.start_connect(key, conn, &early);
+        if self.place_tls(conn, session, held) {
+            self.start_connect(key, conn, &early);
+        }
     }
 
     /// Sends `bytes` (an alert) to the client, then closes with `cause`. Used only when no

@@ -12,6 +12,7 @@
 mod accept;
 mod close;
 mod ingress;
+mod kernel_tls;
 mod relaying;
 mod upstream;
 
@@ -46,6 +47,8 @@ pub struct Shared {
     pub hard_stop: AtomicBool,
     /// Open connections per listener, across workers (for `max_connections`).
     pub active: Vec<PaddedCounter>,
+    /// Whether this kernel can take TLS sessions (probed once at start-up), or why not.
+    pub ktls: Result<(), String>,
 }
 
 /// A counter on its own cache line so listeners' counters don't false-share.
@@ -54,7 +57,7 @@ pub struct Shared {
 pub struct PaddedCounter(pub AtomicU32);
 
 impl Shared {
-    pub fn new(config: Config) -> Shared {
+    pub fn new(config: Config, ktls: Result<(), String>) -> Shared {
         let active = config
             .listeners
             .iter()
@@ -65,6 +68,7 @@ impl Shared {
             draining: AtomicBool::new(false),
             hard_stop: AtomicBool::new(false),
             active,
+            ktls,
         }
     }
 }
@@ -176,6 +180,8 @@ struct Conn {
     meta: Option<Box<Meta>>,
     /// Userspace TLS while relaying (terminate listeners).
     tls: Option<Box<TlsRelay>>,
+    /// Kernel TLS while relaying: what key updates need.
+    ktls: Option<Box<kernel_tls::KernelTls>>,
 }
 
 /// What we learned about a connection beyond its addresses.
@@ -195,6 +201,10 @@ struct Meta {
     /// Bytes TLS added to what the server sent (record headers, tags): sent to the client,
     /// but not the server's. The access log reports payload both ways.
     tls_overhead: u64,
+    /// Who does the record crypto after the handshake: `kernel` or `userspace`.
+    tls_offload: &'static str,
+    /// Why `tls_offload = "auto"` stayed in userspace.
+    offload_fallback: Option<&'static str>,
 }
 
 /// A terminated TLS session while relaying.

@@ -45,6 +45,15 @@ impl Worker {
             return;
         }
         conn.touch(from, self.now_ms);
+        if from == Side::Client && conn.ktls.is_some() && c.result == -libc::EIO {
+            // The next record on the kTLS socket is not application data.
+            let sending = relay_of(conn).downstream.sending().is_some();
+            let Some(received) = self.on_ktls_control(conn, sending) else {
+                return;
+            };
+            let step = relay_of(conn).half_from(from).on_recv(received);
+            return self.apply(key, conn, from, step);
+        }
         let received = match (c.result, buf) {
             (n, Some(buf)) if n > 0 => match self.through_tls(key, conn, from, buf) {
                 Some(received) => received,
@@ -142,6 +151,15 @@ impl Worker {
             Stage::Relaying(relay) => {
                 let step = relay.half_from(source).on_send(result);
                 conn.touch(to, self.now_ms);
+                if to == Side::Client
+                    && result > 0
+                    && let Err(cause) = self.after_ktls_send(conn, result as u32)
+                {
+                    if let Step::RecycleThenRecv(buf) | Step::Fail { buf: Some(buf), .. } = step {
+                        self.ring.bufs_mut().recycle(buf);
+                    }
+                    return self.begin_close(conn, cause);
+                }
                 self.apply(key, conn, source, step);
             }
             Stage::Closing { relay, sending, .. } => {

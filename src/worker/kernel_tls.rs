@@ -1,0 +1,268 @@
+//! Kernel TLS: after the handshake, hand the session's keys to the kernel so records are
+//! encrypted and decrypted in the socket and the relay moves plaintext with the same copy
+//! path as a plain connection — and userspace keeps only what later control records need.
+//!
+//! Falls back to userspace rustls per connection (`tls_offload = "auto"`), saying why in the
+//! access log. On the kTLS socket, a `recv` fails with EIO when the next record is not
+//! application data: it is read here with `recvmsg` (alerts: close_notify is an orderly end;
+//! KeyUpdate: rekey the kernel, Linux 6.14+, else close with a logged cause).
+
+use rustls::ProtocolVersion;
+use rustls::kernel::KernelConnection;
+use rustls::server::ServerConnectionData;
+
+use super::{Conn, TlsRelay, Worker};
+use crate::config::TlsOffload;
+use crate::conn::{Side, Termination};
+use crate::relay::Received;
+use crate::sys::buf_ring::Buf;
+use crate::sys::ktls;
+use crate::tls::TlsSession;
+
+/// Handshake message types seen after the handshake (RFC 8446 §4).
+const HANDSHAKE_NEW_SESSION_TICKET: u8 = 4;
+const HANDSHAKE_KEY_UPDATE: u8 = 24;
+/// KeyUpdate's `request_update` values.
+const UPDATE_NOT_REQUESTED: u8 = 0;
+const UPDATE_REQUESTED: u8 = 1;
+
+/// AES-GCM keys may protect at most 2^24.5 records (RFC 8446 §5.5); the kernel does not
+/// count, so we do, conservatively (an upper bound: one record per 16 KiB of each send), and
+/// rekey (TLS 1.3) or close (TLS 1.2) at 2^24.
+const AES_GCM_RECORD_LIMIT: u64 = 1 << 24;
+
+/// What a kTLS connection keeps in userspace: the rustls state needed for key updates.
+pub(super) struct KernelTls {
+    connection: KernelConnection<ServerConnectionData>,
+    version: ProtocolVersion,
+    /// Records encrypted with the current transmit key (upper bound).
+    tx_records: u64,
+    /// When to rekey or close; `u64::MAX` for ChaCha20-Poly1305.
+    tx_record_limit: u64,
+    /// The client asked for our KeyUpdate while a send to it was in flight.
+    tx_update_pending: bool,
+}
+
+/// The outcome of trying to move a session to the kernel.
+enum Handoff {
+    Kernel(Box<KernelTls>),
+    /// Stay in userspace, for this reason (None: configured so).
+    Userspace(TlsSession, Vec<u8>, Option<&'static str>),
+    /// The session was consumed but the kernel refused it: close.
+    Failed(Termination),
+}
+
+impl Worker {
+    /// Moves a fresh session to the kernel or keeps it in userspace, per the listener's
+    /// `tls_offload`. Returns false if the connection must close.
+    pub(super) fn place_tls(
+        &mut self,
+        conn: &mut Conn,
+        session: TlsSession,
+        held: Vec<u8>,
+    ) -> bool {
+        match self.handoff(conn, session, held) {
+            Handoff::Kernel(state) => {
+                conn.meta_mut().tls_offload = "kernel";
+                conn.ktls = Some(state);
+                true
+            }
+            Handoff::Userspace(session, held, reason) => {
+                let meta = conn.meta_mut();
+                meta.tls_offload = "userspace";
+                meta.offload_fallback = reason;
+                conn.tls = Some(Box::new(TlsRelay {
+                    session,
+                    held,
+                    control: Vec::new(),
+                }));
+                true
+            }
+            Handoff::Failed(cause) => {
+                self.begin_close(conn, cause);
+                false
+            }
+        }
+    }
+
+    fn handoff(&self, conn: &Conn, session: TlsSession, held: Vec<u8>) -> Handoff {
+        let mode = self.shared.config.listeners[conn.listener as usize].tls_offload;
+        if mode == TlsOffload::Userspace {
+            return Handoff::Userspace(session, held, None);
+        }
+        if self.shared.ktls.is_err() {
+            return Handoff::Userspace(session, held, Some("ktls_unavailable"));
+        }
+        // Bytes already read past the handshake can't be given to the kernel.
+        if !held.is_empty() {
+            return Handoff::Userspace(session, held, Some("ktls_bytes_held"));
+        }
+        let Some((version, suite)) = session.negotiated_suite() else {
+            return Handoff::Userspace(session, held, Some("ktls_no_suite"));
+        };
+        if !ktls::supports(version, suite) {
+            return Handoff::Userspace(session, held, Some("ktls_unsupported_cipher"));
+        }
+        let handoff = match session.into_kernel() {
+            Ok(handoff) => handoff,
+            Err(error) => return Handoff::Failed(Termination::Tls(error.keyword())),
+        };
+        if let Err(error) = ktls::enable(conn.client_fd, &handoff.secrets, version) {
+            tracing::warn!(worker = self.id, client = %conn.client, %error, "kernel TLS hand-off failed; closing");
+            return Handoff::Failed(Termination::Tls(error.keyword()));
+        }
+        let aes = !matches!(
+            suite,
+            rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+                | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+                | rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+        );
+        Handoff::Kernel(Box::new(KernelTls {
+            connection: handoff.connection,
+            version,
+            tx_records: 0,
+            tx_record_limit: if aes { AES_GCM_RECORD_LIMIT } else { u64::MAX },
+            tx_update_pending: false,
+        }))
+    }
+
+    /// A recv on a kTLS client socket failed with EIO: the next record is not application
+    /// data. Reads it and says what the relay should make of it (`None`: handled here, and a
+    /// recv was resubmitted or the connection is closing).
+    pub(super) fn on_ktls_control(
+        &mut self,
+        conn: &mut Conn,
+        client_send_in_flight: bool,
+    ) -> Option<Received<Buf>> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(ktls::MAX_RECORD_PLAINTEXT, 0);
+        let result = ktls::recv_record(conn.client_fd, &mut scratch);
+        let outcome = match result {
+            Ok(record) if record.len == 0 => Some(Received::Eof),
+            Ok(record) => {
+                let payload = &scratch[..record.len];
+                match record.content_type {
+                    ktls::CONTENT_TYPE_ALERT => match payload {
+                        [_, ktls::ALERT_CLOSE_NOTIFY] => Some(Received::Eof),
+                        _ => {
+                            self.begin_close(conn, Termination::Tls("tls_peer_alert"));
+                            None
+                        }
+                    },
+                    ktls::CONTENT_TYPE_HANDSHAKE => {
+                        match self.on_post_handshake(conn, payload, client_send_in_flight) {
+                            Ok(()) => Some(Received::NoData),
+                            Err(cause) => {
+                                self.begin_close(conn, cause);
+                                None
+                            }
+                        }
+                    }
+                    ktls::CONTENT_TYPE_APPLICATION_DATA => {
+                        Some(Received::Data(self.ring.bufs_mut().tx_from(payload)))
+                    }
+                    _ => {
+                        self.begin_close(conn, Termination::Tls("tls_unexpected_message"));
+                        None
+                    }
+                }
+            }
+            Err(error) if error.raw_os_error() == Some(libc::EAGAIN) => Some(Received::NoData),
+            Err(error) => Some(Received::Error(error.raw_os_error().unwrap_or(libc::EIO))),
+        };
+        self.scratch = scratch;
+        outcome
+    }
+
+    /// Handshake messages after the handshake: KeyUpdate rekeys; a ticket is ignored.
+    fn on_post_handshake(
+        &mut self,
+        conn: &mut Conn,
+        mut messages: &[u8],
+        client_send_in_flight: bool,
+    ) -> Result<(), Termination> {
+        let Some(state) = conn.ktls.as_mut() else {
+            return Err(Termination::Internal);
+        };
+        while let [kind, a, b, c, rest @ ..] = messages {
+            let len = u32::from_be_bytes([0, *a, *b, *c]) as usize;
+            let Some((body, next)) = rest.split_at_checked(len) else {
+                // A message split across records: rare enough to close on.
+                return Err(Termination::Tls("tls_unexpected_message"));
+            };
+            match (*kind, body) {
+                (HANDSHAKE_KEY_UPDATE, [request]) if *request <= UPDATE_REQUESTED => {
+                    let secrets = state
+                        .connection
+                        .update_rx_secret()
+                        .map_err(|_| Termination::Tls("tls_unexpected_message"))?;
+                    ktls::update_rx(conn.client_fd, state.version, &secrets).map_err(|e| {
+                        tracing::info!(worker = self.id, client = %conn.client, error = %e, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
+                        Termination::Tls(e.keyword())
+                    })?;
+                    if *request == UPDATE_REQUESTED {
+                        if client_send_in_flight {
+                            state.tx_update_pending = true;
+                        } else {
+                            rekey_tx(conn.client_fd, state)?;
+                        }
+                    }
+                }
+                (HANDSHAKE_NEW_SESSION_TICKET, _) => {}
+                _ => return Err(Termination::Tls("tls_unexpected_message")),
+            }
+            messages = next;
+        }
+        if messages.is_empty() {
+            Ok(())
+        } else {
+            Err(Termination::Tls("tls_unexpected_message"))
+        }
+    }
+
+    /// After a send to a kTLS client completed: count records and rekey or close at the
+    /// AES-GCM limit, and answer a KeyUpdate request that waited for the send.
+    pub(super) fn after_ktls_send(
+        &mut self,
+        conn: &mut Conn,
+        sent: u32,
+    ) -> Result<(), Termination> {
+        let Some(state) = conn.ktls.as_mut() else {
+            return Ok(());
+        };
+        state.tx_records += (sent as u64).div_ceil(ktls::MAX_RECORD_PLAINTEXT as u64);
+        if state.tx_update_pending || state.tx_records >= state.tx_record_limit {
+            if state.version != ProtocolVersion::TLSv1_3 {
+                return Err(Termination::Tls("tls_key_limit"));
+            }
+            rekey_tx(conn.client_fd, state)?;
+        }
+        Ok(())
+    }
+
+    /// Best effort close_notify on a kTLS socket (the kernel encrypts it).
+    pub(super) fn ktls_close_notify(&self, conn: &Conn) {
+        if conn.ktls.is_some() {
+            let _ = ktls::send_alert(
+                conn.client_fd,
+                ktls::ALERT_LEVEL_WARNING,
+                ktls::ALERT_CLOSE_NOTIFY,
+            );
+        }
+    }
+}
+
+/// Sends our KeyUpdate under the old key, then gives the kernel the new transmit key.
+fn rekey_tx(fd: std::os::fd::RawFd, state: &mut KernelTls) -> Result<(), Termination> {
+    let message = [HANDSHAKE_KEY_UPDATE, 0, 0, 1, UPDATE_NOT_REQUESTED];
+    ktls::send_record(fd, ktls::CONTENT_TYPE_HANDSHAKE, &message)
+        .map_err(|_| Termination::Io(Side::Client))?;
+    let secrets = state
+        .connection
+        .update_tx_secret()
+        .map_err(|_| Termination::Tls("tls_key_limit"))?;
+    ktls::update_tx(fd, state.version, &secrets).map_err(|e| Termination::Tls(e.keyword()))?;
+    state.tx_records = 0;
+    state.tx_update_pending = false;
+    Ok(())
+}

@@ -1,0 +1,118 @@
+//! `tls_offload`: kernel TLS when the kernel has it, userspace rustls otherwise, and the
+//! access log says which and why. On a kernel without the `tls` module (this project's build
+//! machines), `tls_offload = "kernel"` must refuse to start and `auto` must fall back per
+//! connection; on one with it, both must offload. (The offload itself is tested in a VM with
+//! the module loaded: tests/vm/run.)
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::backends::EchoServer;
+use common::pki::Pki;
+use common::tls_client::TlsClient;
+use common::{Proxy, TempDir, run_to_exit, text};
+
+/// Whether this kernel accepts the `tls` ULP, judged the way the kernel documents it.
+fn kernel_has_ktls() -> bool {
+    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_ulp")
+        .is_ok_and(|ulps| ulps.split_whitespace().any(|u| u == "tls"))
+}
+
+fn config(offload: &str, echo: SocketAddr) -> String {
+    format!(
+        r#"[runtime]
+workers = 1
+
+[[listener]]
+name = "mqtts"
+bind = "127.0.0.1:0"
+tls = "terminate"
+tls_offload = "{offload}"
+default_route = "r1"
+
+[[route]]
+name = "r1"
+listener = "mqtts"
+sni = ["test1.example.com"]
+cert = "pki/test1.crt"
+key = "pki/test1.key"
+backend = "echo"
+
+[[backend]]
+name = "echo"
+servers = ["{echo}"]
+"#
+    )
+}
+
+fn dir_with_pki(pki: &Pki) -> TempDir {
+    let dir = TempDir::new("offload");
+    pki.write_to(&dir.path().join("pki"));
+    dir
+}
+
+#[test]
+fn kernel_offload_refuses_to_start_without_ktls() {
+    let pki = Pki::generate();
+    let echo = EchoServer::start();
+    let dir = dir_with_pki(&pki);
+    let path = dir.write("ringress.toml", &config("kernel", echo.addr));
+    if kernel_has_ktls() {
+        let proxy = Proxy::start_toml_in(dir, &config("kernel", echo.addr));
+        drop(proxy);
+        return;
+    }
+    let out = run_to_exit(
+        &["run", "-c", path.to_str().unwrap()],
+        Duration::from_secs(20),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let error_lines: Vec<_> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(error_lines.len(), 1, "{stderr}");
+    assert!(
+        error_lines[0].contains("tls_offload = \"kernel\"")
+            && error_lines[0].contains("kernel TLS is unavailable")
+            && error_lines[0].contains("mqtts"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn auto_offload_says_per_connection_who_does_the_crypto() {
+    let pki = Pki::generate();
+    let echo = EchoServer::start();
+    let dir = dir_with_pki(&pki);
+    let proxy = Proxy::start_toml_in(dir, &config("auto", echo.addr));
+    let client = TlsClient::new("test1.example.com", &[&pki.ca]);
+    let mut conn = client.connect(proxy.listen_addr("mqtts")).unwrap();
+    assert_eq!(conn.echo(b"who encrypts?").unwrap(), b"who encrypts?");
+    let local = conn.local;
+    conn.close();
+    let log = proxy.access_log_for(local);
+    if kernel_has_ktls() {
+        assert_eq!(text(&log, "tls_offload"), "kernel", "{log}");
+        assert_eq!(text(&log, "offload_fallback"), "-", "{log}");
+    } else {
+        assert_eq!(text(&log, "tls_offload"), "userspace", "{log}");
+        assert_eq!(text(&log, "offload_fallback"), "ktls_unavailable", "{log}");
+    }
+}
+
+#[test]
+fn userspace_offload_is_never_kernel() {
+    let pki = Pki::generate();
+    let echo = EchoServer::start();
+    let dir = dir_with_pki(&pki);
+    let proxy = Proxy::start_toml_in(dir, &config("userspace", echo.addr));
+    let client = TlsClient::new("test1.example.com", &[&pki.ca]);
+    let mut conn = client.connect(proxy.listen_addr("mqtts")).unwrap();
+    assert_eq!(conn.echo(b"in userspace").unwrap(), b"in userspace");
+    let local = conn.local;
+    conn.close();
+    let log = proxy.access_log_for(local);
+    assert_eq!(text(&log, "tls_offload"), "userspace", "{log}");
+    assert_eq!(text(&log, "offload_fallback"), "-", "{log}");
+}
