@@ -22,6 +22,7 @@
 pub mod access_log;
 pub mod config;
 pub mod conn;
+pub mod loadgen;
 pub mod proxy_out;
 pub mod proxy_protocol;
 pub mod relay;
