@@ -347,6 +347,12 @@ async fn publish<W: AsyncWrite + Unpin>(
                 if o.qos > 0 {
                     sh.inflight.set(sh.inflight.get() + batch);
                 }
+                if plan.write_interval.is_none() {
+                    // At saturation, let the other connections write before this one writes
+                    // again: otherwise tokio runs ~128 writes of one connection in a row and
+                    // the proxy reads them as one burst, which no fleet of devices produces.
+                    tokio::task::yield_now().await;
+                }
             }
             _ => {
                 sh.fail_once(&ctx.counters);

@@ -100,9 +100,7 @@ pub fn run(opts: SinkOptions) -> Result<serde_json::Value> {
     let t0 = Instant::now();
     rt.block_on(async {
         for addr in &opts.listen {
-            let listener = TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("bind {addr}"))?;
+            let listener = listen(*addr).with_context(|| format!("bind {addr}"))?;
             eprintln!(
                 "{}",
                 json!({"listening": listener.local_addr()?.to_string()})
@@ -142,6 +140,21 @@ pub fn run(opts: SinkOptions) -> Result<serde_json::Value> {
     // The runtime may still hold connections; leave without waiting for them.
     rt.shutdown_background();
     Ok(summary)
+}
+
+/// Listen backlog: a proxy opening hundreds of upstream connections at once must not lose
+/// SYNs (a lost SYN costs a 1 s retransmit, longer than some proxies' connect timeout). The
+/// kernel caps it at `net.core.somaxconn`.
+const LISTEN_BACKLOG: u32 = 16_384;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 async fn accept_loop(
