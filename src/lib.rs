@@ -6,16 +6,17 @@
 //!
 //! | step | module | what happens there |
 //! |---|---|---|
-//! | start-up | [`config`], [`runtime`] | validate the config, probe io_uring, bind one SO_REUSEPORT socket per listener per worker, spawn workers, wait for signals |
+//! | start-up | [`config`], [`runtime`] | validate the config (certificates, route tables), probe io_uring, bind one SO_REUSEPORT socket per listener per worker, spawn workers, wait for signals |
 //! | worker | [`worker`] | one thread, one io_uring ring, one connection slab; the event loop |
-//! | accept | [`worker`] (accept handling) | multishot accept, `max_connections`, EMFILE back-off |
+//! | accept | `worker::accept` | multishot accept, `max_connections`, EMFILE back-off |
 //! | stages | [`conn`] | a connection's life as stages that only move forward |
-//! | tls | [`tls`] | per-route `rustls::ServerConfig` built at load: certificate, client CA/CRLs, versions, ALPN |
+//! | PROXY-in | `worker::ingress`, [`proxy_protocol`] | the load balancer's v1/v2 header (sans-IO codec) |
+//! | TLS/ClientHello | `worker::ingress`, [`tls`] | ClientHello peek, rustls unbuffered handshake (sans-IO), per-route server configs |
 //! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
-//! | upstream | [`upstream`] | choose a server, connect with a linked timeout, fail over |
-//! | relay | [`relay`] | sans-IO per-direction state machine: recv → send → recv, half-close |
-//! | timers | [`timer`] | a lazy timer wheel for idle timeouts |
-//! | close | [`access_log`] | one line per connection with the termination cause |
+//! | upstream + PROXY-out | `worker::upstream`, [`proxy_out`] | choose a server, connect with a linked timeout, fail over; HAProxy-compatible header |
+//! | relay | [`relay`], `worker::relaying` | sans-IO per-direction state machine: recv → send → recv, half-close; userspace TLS records |
+//! | timers | [`timer`] | a lazy timer wheel for handshake and idle timeouts |
+//! | close | `worker::close`, [`access_log`] | cancel, wait for completions, close; one line per connection |
 //! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, raw fds |
 #![deny(unsafe_code)]
 

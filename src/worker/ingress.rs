@@ -149,16 +149,16 @@ impl Worker {
             .as_deref()
             .and_then(|sni| listener.routes.lookup(sni))
             .or(listener.default_route);
+        // The SNI goes to the access log whether or not it matched a route.
+        conn.meta_mut().sni = hello.sni;
         let Some(route) = route else {
-            tracing::debug!(worker = self.id, client = %conn.client, sni = ?hello.sni, "no route for SNI");
+            tracing::debug!(worker = self.id, client = %conn.client, "no route for SNI");
             let alert = alert_record(rustls::AlertDescription::UnrecognisedName);
             return self.close_after_send(key, conn, &alert, Termination::NoRoute);
         };
         let tls_config = config.routes[route].tls.clone();
         conn.backend = Some(config.routes[route].backend as u16);
-        let meta = conn.meta_mut();
-        meta.route = Some(route as u16);
-        meta.sni = hello.sni;
+        conn.meta_mut().route = Some(route as u16);
         let Stage::ClientHello { pending } = std::mem::replace(&mut conn.stage, connecting(None))
         else {
             unreachable!()
