@@ -17,7 +17,13 @@
 //! | relay | [`relay`], `worker::relaying` | sans-IO per-direction state machine: recv → send → recv, half-close; userspace TLS records |
 //! | timers | [`timer`] | a lazy timer wheel for handshake and idle timeouts |
 //! | close | `worker::close`, [`access_log`] | cancel, wait for completions, close; one line per connection |
-//! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, raw fds |
+//! | kTLS | `worker::kernel_tls`, `sys::ktls` | hand established sessions to the kernel; control records on the kTLS socket |
+//! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, raw fds, kTLS setsockopt/cmsg |
+//!
+//! Not yet on the data path (issue 6 building blocks, sans-IO and tested): [`mqtt`] (CONNECT
+//! parser, CONNACK), [`balance`] (weighted round-robin, least-connections, rendezvous
+//! hashing), [`health`] (rise/fall, MQTT check packets). Benchmark tools: [`loadgen`]
+//! (`ringress-load`, `ringress-sink`).
 #![deny(unsafe_code)]
 
 pub mod access_log;
@@ -25,6 +31,7 @@ pub mod balance;
 pub mod config;
 pub mod conn;
 pub mod health;
+pub mod loadgen;
 pub mod mqtt;
 pub mod proxy_out;
 pub mod proxy_protocol;

@@ -6,5 +6,6 @@
 pub mod buf_ring;
 pub mod ktls;
 pub mod net;
+pub mod rusage;
 pub mod signals;
 pub mod uring;

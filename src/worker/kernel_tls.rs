@@ -47,7 +47,7 @@ pub(super) struct KernelTls {
 enum Handoff {
     Kernel(Box<KernelTls>),
     /// Stay in userspace, for this reason (None: configured so).
-    Userspace(TlsSession, Vec<u8>, Option<&'static str>),
+    Userspace(Box<TlsSession>, Vec<u8>, Option<&'static str>),
     /// The session was consumed but the kernel refused it: close.
     Failed(Termination),
 }
@@ -72,7 +72,7 @@ impl Worker {
                 meta.tls_offload = "userspace";
                 meta.offload_fallback = reason;
                 conn.tls = Some(Box::new(TlsRelay {
-                    session,
+                    session: *session,
                     held,
                     control: Vec::new(),
                 }));
@@ -88,20 +88,20 @@ impl Worker {
     fn handoff(&self, conn: &Conn, session: TlsSession, held: Vec<u8>) -> Handoff {
         let mode = self.shared.config.listeners[conn.listener as usize].tls_offload;
         if mode == TlsOffload::Userspace {
-            return Handoff::Userspace(session, held, None);
+            return Handoff::Userspace(Box::new(session), held, None);
         }
         if self.shared.ktls.is_err() {
-            return Handoff::Userspace(session, held, Some("ktls_unavailable"));
+            return Handoff::Userspace(Box::new(session), held, Some("ktls_unavailable"));
         }
         // Bytes already read past the handshake can't be given to the kernel.
         if !held.is_empty() {
-            return Handoff::Userspace(session, held, Some("ktls_bytes_held"));
+            return Handoff::Userspace(Box::new(session), held, Some("ktls_bytes_held"));
         }
         let Some((version, suite)) = session.negotiated_suite() else {
-            return Handoff::Userspace(session, held, Some("ktls_no_suite"));
+            return Handoff::Userspace(Box::new(session), held, Some("ktls_no_suite"));
         };
         if !ktls::supports(version, suite) {
-            return Handoff::Userspace(session, held, Some("ktls_unsupported_cipher"));
+            return Handoff::Userspace(Box::new(session), held, Some("ktls_unsupported_cipher"));
         }
         let handoff = match session.into_kernel() {
             Ok(handoff) => handoff,

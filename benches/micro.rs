@@ -1,0 +1,122 @@
+//! Micro-benchmarks of the per-connection CPU work outside TLS: SNI route lookup, PROXY
+//! header encoding, MQTT CONNECT framing. Measurements, not tests (STYLE habit 12): compare
+//! medians of one `cargo bench` run; record notable results in `perf/`.
+//!
+//! CONNECT parsing: `ringress::mqtt` is not in main yet, so this measures the load
+//! generator's own CONNECT encode/scan/client-id parse (`ringress::loadgen::mqtt`) as the
+//! stand-in; switch to `ringress::mqtt` when it lands.
+
+use std::hint::black_box;
+use std::net::SocketAddr;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use ringress::loadgen::mqtt::{self, Scanner, Version};
+use ringress::proxy_protocol::{self, Addresses, ClientCert, SendInfo, TlsInfo, V2Options};
+use ringress::route::{RouteTable, normalise_server_name};
+
+fn route_table(exact: usize, wildcards: usize) -> RouteTable {
+    let mut table = RouteTable::new();
+    for i in 0..exact {
+        let name = normalise_server_name(&format!("device-{i}.broker.example.com")).unwrap();
+        table.insert(&name, i).unwrap();
+    }
+    for i in 0..wildcards {
+        let name = normalise_server_name(&format!("*.tenant-{i}.example.com")).unwrap();
+        table.insert(&name, exact + i).unwrap();
+    }
+    table
+}
+
+fn route_lookup(c: &mut Criterion) {
+    let table = route_table(1000, 100);
+    let mut g = c.benchmark_group("route_lookup");
+    for (label, sni) in [
+        ("exact", "device-517.broker.example.com"),
+        ("exact_upper_dot", "DEVICE-517.Broker.Example.COM."),
+        ("wildcard", "sensor-9.tenant-42.example.com"),
+        ("miss", "nobody.nowhere.example.org"),
+    ] {
+        g.bench_function(label, |b| b.iter(|| table.lookup(black_box(sni))));
+    }
+    g.finish();
+}
+
+fn proxy_encode(c: &mut Criterion) {
+    let client: SocketAddr = "203.0.113.7:51234".parse().unwrap();
+    let local: SocketAddr = "10.0.0.1:8883".parse().unwrap();
+    let addresses = Addresses::from_pair(client, local);
+    let mut out = [0u8; 1024];
+    let mut g = c.benchmark_group("proxy_header_encode");
+    g.bench_function("v1", |b| {
+        b.iter(|| proxy_protocol::encode_v1(black_box(&mut out), black_box(&addresses)))
+    });
+    let plain = SendInfo {
+        addresses,
+        ..SendInfo::default()
+    };
+    g.bench_function("v2", |b| {
+        b.iter(|| {
+            proxy_protocol::encode_v2(
+                black_box(&mut out),
+                &V2Options::SEND_PROXY_V2,
+                black_box(&plain),
+            )
+        })
+    });
+    let ssl_cn = SendInfo {
+        addresses,
+        authority: Some(b"test1.example.com"),
+        tls: Some(TlsInfo {
+            version: Some("TLSv1.3"),
+            cipher: Some("TLS_AES_256_GCM_SHA384"),
+            cert_sig_alg: None,
+            cert_key_alg: None,
+            client_cert: Some(ClientCert {
+                verify_result: 0,
+                on_this_connection: true,
+                common_name: Some(b"device1"),
+            }),
+        }),
+        ..SendInfo::default()
+    };
+    let options = V2Options::SEND_PROXY_V2_SSL_CN
+        .with_option("ssl-cipher")
+        .and_then(|o| o.with_option("authority"))
+        .unwrap();
+    g.bench_function("v2_ssl_cn_cipher_authority", |b| {
+        b.iter(|| proxy_protocol::encode_v2(black_box(&mut out), &options, black_box(&ssl_cn)))
+    });
+    g.finish();
+}
+
+fn connect_parse(c: &mut Criterion) {
+    let mut g = c.benchmark_group("mqtt_connect");
+    for version in [Version::V311, Version::V5] {
+        let mut packet = Vec::new();
+        mqtt::encode_connect(&mut packet, version, b"dev-123456", 60);
+        let name = format!("{version:?}");
+        g.bench_function(format!("scan_and_client_id_{name}"), |b| {
+            b.iter(|| {
+                let (_, frame) = Scanner::default().next(black_box(&packet), 4096).unwrap();
+                match frame {
+                    Some(mqtt::Frame::Whole { body, .. }) => {
+                        (mqtt::connect_version(body), mqtt::connect_client_id(body))
+                    }
+                    _ => unreachable!(),
+                }
+            })
+        });
+        let mut out = Vec::with_capacity(64);
+        g.bench_function(format!("encode_{name}"), |b| {
+            b.iter(|| {
+                out.clear();
+                mqtt::encode_connect(&mut out, version, black_box(b"dev-123456"), 60);
+                out.len()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, route_lookup, proxy_encode, connect_parse);
+criterion_main!(benches);

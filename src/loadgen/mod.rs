@@ -1,0 +1,25 @@
+//! Benchmark tools: the `ringress-load` MQTT load generator and the `ringress-sink` MQTT
+//! sink (issue 5). Not part of the proxy's data path; `perf/README.md` says how they are used.
+//!
+//! # Layout
+//!
+//! | file | what it does |
+//! |---|---|
+//! | [`options`] | `ringress-load` command line → a resolved [`options::Plan`] |
+//! | [`run`] | one single-threaded tokio runtime per thread; phases, progress, JSON summary |
+//! | [`client`] | one connection: bind, connect, TLS, CONNECT/CONNACK, publish/idle/subscribe/churn |
+//! | [`tls`] | the rustls client config (suite, X25519, no resumption, `--insecure`) |
+//! | [`mqtt`] | sans-IO MQTT 3.1.1/5 encoders and a streaming frame scanner |
+//! | [`histogram`] | fixed-size log-linear latency histogram |
+//! | [`stats`] | per-thread counters and failure causes |
+//! | [`sink`] | `ringress-sink`: CONNACK/PUBACK/PINGRESP, discard or echo, counts |
+//! | [`sys`] | `getrusage` (the one `unsafe` call of the tools) |
+
+pub mod client;
+pub mod histogram;
+pub mod mqtt;
+pub mod options;
+pub mod run;
+pub mod sink;
+pub mod stats;
+pub mod tls;
