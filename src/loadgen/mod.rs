@@ -13,7 +13,7 @@
 //! | [`histogram`] | fixed-size log-linear latency histogram |
 //! | [`stats`] | per-thread counters and failure causes |
 //! | [`sink`] | `ringress-sink`: CONNACK/PUBACK/PINGRESP, discard or echo, counts |
-//! | [`sys`] | `getrusage` (the one `unsafe` call of the tools) |
+//! | `crate::sys::rusage` | `getrusage` (the tools' one `unsafe` call lives in the crate's `sys/`) |
 
 pub mod client;
 pub mod histogram;
