@@ -122,7 +122,7 @@ RPID=
 start_ringress() { # $1 = tls_offload, $2 = log name
     ringress_config "$1" >$W/ringress-$1.toml
     if ! $P/ringress check --config $W/ringress-$1.toml >$W/check.txt 2>&1; then
-        START_ERR="ringress check refused tls_offload=\"$1\" (proxy kTLS integration not merged?): $(head -c 300 $W/check.txt | tr '\n' ' ')"
+        START_ERR="ringress refused tls_offload=\"$1\" (proxy kTLS integration not merged?): $(grep -o "tls_offload[^,]*" $W/check.txt | head -1)"
         return 1
     fi
     RINGRESS_LOG=info $P/ringress run --config $W/ringress-$1.toml >>$O/$2 2>&1 &
