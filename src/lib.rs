@@ -21,8 +21,11 @@
 #![deny(unsafe_code)]
 
 pub mod access_log;
+pub mod balance;
 pub mod config;
 pub mod conn;
+pub mod health;
+pub mod mqtt;
 pub mod proxy_out;
 pub mod proxy_protocol;
 pub mod relay;

@@ -189,35 +189,72 @@ fn run_with_a_bad_config_fails_with_the_check_message() {
     );
 }
 
+/// The embedded default: TLS on 127.0.0.1:8883 → 127.0.0.1:1883 with a self-signed CA
+/// and localhost certificate generated in `$RINGRESS_STATE_DIR`, and a log line naming
+/// the CA file so a client can trust it.
 #[test]
 fn run_without_config_uses_the_embedded_default() {
-    match TcpListener::bind("127.0.0.1:1884") {
+    match TcpListener::bind("127.0.0.1:8883") {
         Ok(probe) => drop(probe),
         Err(e) => {
             eprintln!(
                 "\n!!! SKIPPING run_without_config_uses_the_embedded_default: \
-                 127.0.0.1:1884 is in use ({e}) !!!\n"
+                 127.0.0.1:8883 is in use ({e}) !!!\n"
             );
             return;
         }
     }
-    let mut proxy = Proxy::spawn_args(&["run", "--log-format", "json"], TempDir::new("cli"));
+    let state = TempDir::new("cli-state");
+    let mut proxy = Proxy::spawn_args_env(
+        &["run", "--log-format", "json"],
+        TempDir::new("cli"),
+        &[("RINGRESS_STATE_DIR", state.path())],
+    );
     proxy.wait_ready();
     let listening = proxy.wait_for("a `listening` line", WAIT, |v| v["message"] == "listening");
     assert_eq!(
         common::text(&listening, "addr"),
-        "127.0.0.1:1884",
+        "127.0.0.1:8883",
         "{listening}"
     );
-    let says_embedded = proxy
-        .raw_lines()
-        .iter()
-        .any(|l| l.to_lowercase().contains("embedded"));
-    assert!(
-        says_embedded,
-        "no log line says the embedded default is used\n{}",
-        proxy.stderr_tail(20)
-    );
+    assert_eq!(common::text(&listening, "tls"), "terminate", "{listening}");
+    let embedded = proxy.wait_for("the line naming the embedded default's CA", WAIT, |v| {
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("embedded"))
+    });
+    let message = common::text(&embedded, "message");
+    let state_dir = state.path().display().to_string();
+    // The CA file is named in the line and lives in the state dir.
+    let ca_path = message
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| c == ';' || c == ',' || c == '(' || c == ')'))
+        .find(|w| w.starts_with(&state_dir))
+        .unwrap_or_else(|| panic!("no path in {state_dir} in {message:?}"));
+    let ca_pem = std::fs::read(ca_path).unwrap_or_else(|e| panic!("{ca_path}: {e}"));
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let ca_der = CertificateDer::from_pem_slice(&ca_pem).expect("CA file is a PEM certificate");
+    let ca = common::pki::CertKey {
+        cert_pem: String::new(),
+        key_pem: String::new(),
+        der: ca_der.to_vec(),
+        key_der: vec![],
+    };
+    // A client trusting that CA completes a verified handshake for `localhost`.
+    let conn = common::tls_client::TlsClient::new("localhost", &[&ca])
+        .connect("127.0.0.1:8883".parse().unwrap())
+        .unwrap_or_else(|e| {
+            panic!(
+                "TLS to the embedded default: {e}\n{}",
+                proxy.stderr_tail(20)
+            )
+        });
+    assert_eq!(conn.version(), "TLSv1.3");
+    let local = conn.local;
+    conn.close();
+    let log = proxy.access_log_for(local);
+    assert_eq!(common::text(&log, "sni"), "localhost", "{log}");
     proxy.sigterm();
     let status = proxy.wait_exit(Duration::from_secs(10));
     assert_eq!(status.code(), Some(0), "{status}");

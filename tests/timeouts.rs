@@ -157,3 +157,23 @@ fn server_sending_every_300ms_is_not_closed_by_server_idle() {
     let log = proxy.access_log_for(client_addr);
     assert_eq!(text(&log, "termination"), "client_closed", "{log}");
 }
+
+/// Found by a flaky run: every connection's first timer entry was filed at the handshake
+/// timeout (5 s by default), so on a plain listener a 1 s idle timeout fired up to 4 s late.
+/// The first entry now comes due at the shortest configured timeout.
+#[test]
+fn idle_timeout_shorter_than_the_handshake_timeout_is_not_late() {
+    let backend = TestListener::bind();
+    let proxy = proxy("1s", "60s", &backend);
+    let mut client = connect(proxy.listen_addr("mqtt"));
+    let _server = backend.accept_within(WAIT);
+    let t0 = Instant::now();
+    expect_closed(&mut client, LATEST);
+    let idle = t0.elapsed();
+    // 1 s + one 100 ms timer tick, with a wide margin for a loaded machine — but well short
+    // of the 5 s handshake timeout the bug waited for.
+    assert!(
+        idle < Duration::from_millis(3000),
+        "closed after {idle:?}; client_idle is 1s (handshake timeout is 5s)"
+    );
+}

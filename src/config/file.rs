@@ -60,6 +60,7 @@ pub struct FileListener {
     pub accept_proxy: Option<Spanned<bool>>,
     pub trusted_proxies: Option<SpannedList>,
     pub min_tls_version: Option<Spanned<String>>,
+    pub tls_offload: Option<Spanned<String>>,
     pub alpn: Option<SpannedList>,
     pub client_ca: Option<Spanned<String>>,
     pub client_auth: Option<Spanned<String>>,

@@ -9,7 +9,7 @@ use toml::Spanned;
 use super::file::{ClientKeys, FileListener};
 use super::locate::entry_label;
 use super::validate::{Ctx, alpn, check_name, in_range, limits, non_empty, reference};
-use super::{Backend, Cidr, ConfigError, Listener, TlsMode, defaults};
+use super::{Backend, Cidr, ConfigError, Listener, TlsMode, TlsOffload, defaults};
 use crate::route::RouteTable;
 use crate::tls::server_config::MinTlsVersion;
 
@@ -72,6 +72,7 @@ pub fn listeners(
             default_route: None,
             accept_proxy,
             trusted_proxies,
+            tls_offload: tls_offload(entry.tls_offload.as_ref(), &label, ctx)?,
         });
         tls_settings.push(ListenerTls {
             min_version: min_tls_version(entry.min_tls_version.as_ref(), &label, ctx)?,
@@ -150,6 +151,7 @@ fn check_keys_for_mode(
             entry.min_tls_version.as_ref().map(Spanned::span),
         ),
         ("alpn", entry.alpn.as_ref().map(Spanned::span)),
+        ("tls_offload", entry.tls_offload.as_ref().map(Spanned::span)),
     ];
     if let Some((key, Some(span))) = spans.into_iter().find(|(_, span)| span.is_some()) {
         let why = match tls {
@@ -218,6 +220,25 @@ fn proxy_in(
         return Err(ctx.error(span, &format!("{label}.accept_proxy"), what));
     }
     Ok((accept_proxy, trusted))
+}
+
+fn tls_offload(
+    value: Option<&Spanned<String>>,
+    label: &str,
+    ctx: &Ctx<'_>,
+) -> Result<TlsOffload, ConfigError> {
+    match value.map(|v| v.get_ref().as_str()) {
+        None | Some("auto") => Ok(TlsOffload::Auto),
+        Some("kernel") => Ok(TlsOffload::Kernel),
+        Some("userspace") => Ok(TlsOffload::Userspace),
+        Some(other) => {
+            let what = format!(
+                "unknown tls_offload {other:?} (expected \"auto\", \"kernel\" or \"userspace\")"
+            );
+            let span = value.map(Spanned::span);
+            Err(ctx.error(span, &format!("{label}.tls_offload"), what))
+        }
+    }
 }
 
 fn min_tls_version(

@@ -190,6 +190,30 @@ pub struct Listener {
     pub accept_proxy: bool,
     /// Peers allowed to send that header; others are refused. Non-empty if `accept_proxy`.
     pub trusted_proxies: Vec<Cidr>,
+    /// Terminate listeners: who does the record crypto after the handshake.
+    pub tls_offload: TlsOffload,
+}
+
+/// Who encrypts and decrypts TLS records after the handshake (terminate listeners).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsOffload {
+    /// Kernel TLS when the kernel has it and the session allows it; otherwise rustls in
+    /// userspace, per connection, with the reason logged.
+    Auto,
+    /// Kernel TLS or refuse to start (and close a connection whose hand-off fails).
+    Kernel,
+    /// Always rustls in userspace.
+    Userspace,
+}
+
+impl TlsOffload {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsOffload::Auto => "auto",
+            TlsOffload::Kernel => "kernel",
+            TlsOffload::Userspace => "userspace",
+        }
+    }
 }
 
 /// An SNI route of a terminate or passthrough listener.

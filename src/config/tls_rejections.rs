@@ -246,6 +246,7 @@ fn tls_keys_need_a_terminate_listener() {
         ("client_crl = []", "client_crl"),
         ("min_tls_version = \"1.3\"", "min_tls_version"),
         ("alpn = [\"mqtt\"]", "alpn"),
+        ("tls_offload = \"kernel\"", "tls_offload"),
     ] {
         let text = insert(MIXED, "tls = \"passthrough\"", line);
         assert_rejected(
@@ -405,6 +406,29 @@ fn accept_proxy_needs_trusted_proxies() {
         &format!("{L}.accept_proxy"),
         "expected a boolean",
     );
+}
+
+#[test]
+fn tls_offload_is_validated() {
+    let text = base_with("tls = \"terminate\"", "tls_offload = \"hardware\"");
+    assert_rejected(
+        &text,
+        "tls_offload",
+        &format!("{L}.tls_offload"),
+        "unknown tls_offload \"hardware\" (expected \"auto\", \"kernel\" or \"userspace\")",
+    );
+    let pki = TestPki::new("offload");
+    for (value, expected) in [
+        ("auto", super::TlsOffload::Auto),
+        ("kernel", super::TlsOffload::Kernel),
+        ("userspace", super::TlsOffload::Userspace),
+    ] {
+        let text = base_with("tls = \"terminate\"", &format!("tls_offload = \"{value}\""));
+        let config = parse_in(&pki, &text).unwrap();
+        assert_eq!(config.listeners[0].tls_offload, expected);
+    }
+    let config = parse_in(&pki, BASE).unwrap();
+    assert_eq!(config.listeners[0].tls_offload, super::TlsOffload::Auto);
 }
 
 #[test]

@@ -177,8 +177,10 @@ impl Worker {
                 .any(|cidr| cidr.contains(client.ip()));
         let key = self.conns.insert(conn);
         let mut conn = self.conns.take(key).expect("just inserted");
-        // One timer entry per connection for its whole life (see `expire_timers`).
-        self.wheel.insert(self.now_ms + self.handshake_ms, key);
+        // One timer entry per connection for its whole life (see `expire_timers`), first due
+        // after the shortest timeout, so it is never late for whichever stage comes next.
+        self.wheel
+            .insert(self.now_ms + self.shortest_timeout_ms(), key);
         if !trusted {
             tracing::warn!(worker = self.id, %client, listener = %listener.name, "PROXY header from an address not in trusted_proxies; closing");
             self.begin_close(&mut conn, Termination::ProxyUntrusted);

@@ -250,8 +250,9 @@ impl Worker {
                 conn.started_ms + self.handshake_ms,
                 Some(Termination::HandshakeTimeout),
             ),
-            // Connect attempts carry their own linked timeouts; look again later.
-            Stage::Connecting { .. } => (self.now_ms + self.handshake_ms, None),
+            // Connect attempts carry their own linked timeouts; look again no later than the
+            // relay that may follow could time out.
+            Stage::Connecting { .. } => (self.now_ms + self.shortest_timeout_ms(), None),
             Stage::Closing { since_ms, .. } => (since_ms + CLOSE_LINGER_MS, None),
             _ => {
                 let client = conn.client_active_ms + self.client_idle_ms;
@@ -263,6 +264,14 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// The earliest any stage's deadline can come after an event: where a connection's
+    /// timer entry is filed when its next stage is not known yet.
+    pub(super) fn shortest_timeout_ms(&self) -> u64 {
+        self.handshake_ms
+            .min(self.client_idle_ms)
+            .min(self.server_idle_ms)
     }
 
     /// Fires due wheel entries: closes connections past their deadline, re-files the others.

@@ -13,7 +13,14 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod backends;
+pub mod examples;
 pub mod mosquitto;
+pub mod mqtt_peers;
+pub mod pki;
+pub mod proxy_header;
+pub mod raw_tls;
+pub mod sid;
+pub mod tls_client;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -191,7 +198,19 @@ impl Proxy {
 
     /// Like [`Proxy::start_toml`] but does not wait for `ready`.
     pub fn spawn_toml(toml: &str) -> Proxy {
-        let dir = TempDir::new("proxy");
+        Proxy::spawn_toml_in(TempDir::new("proxy"), toml)
+    }
+
+    /// Writes `toml` as `DIR/ringress.toml` (relative paths in it, such as `pki/…`, resolve
+    /// against `dir`, where the test put its files) and starts the proxy; waits for `ready`.
+    pub fn start_toml_in(dir: TempDir, toml: &str) -> Proxy {
+        let proxy = Proxy::spawn_toml_in(dir, toml);
+        proxy.wait_ready();
+        proxy
+    }
+
+    /// Like [`Proxy::start_toml_in`] but does not wait for `ready`.
+    pub fn spawn_toml_in(dir: TempDir, toml: &str) -> Proxy {
         let path = dir.write("ringress.toml", toml);
         let args = [
             "run",
@@ -213,19 +232,25 @@ impl Proxy {
         let path = path.to_str().expect("utf-8 temp path");
         let mut args: Vec<&str> = wrapper[1..].to_vec();
         args.extend([bin(), "run", "-c", path, "--log-format", "json"]);
-        let proxy = Proxy::spawn_program(wrapper[0], &args, dir);
+        let proxy = Proxy::spawn_program(wrapper[0], &args, dir, &[]);
         proxy.wait_ready();
         proxy
     }
 
     /// Spawns the binary with exactly `args` (stdout discarded, stderr parsed).
     pub fn spawn_args(args: &[&str], dir: TempDir) -> Proxy {
-        Proxy::spawn_program(bin(), args, dir)
+        Proxy::spawn_program(bin(), args, dir, &[])
     }
 
-    fn spawn_program(program: &str, args: &[&str], dir: TempDir) -> Proxy {
+    /// Like [`Proxy::spawn_args`], with extra environment variables.
+    pub fn spawn_args_env(args: &[&str], dir: TempDir, env: &[(&str, &Path)]) -> Proxy {
+        Proxy::spawn_program(bin(), args, dir, env)
+    }
+
+    fn spawn_program(program: &str, args: &[&str], dir: TempDir, env: &[(&str, &Path)]) -> Proxy {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -250,6 +275,34 @@ impl Proxy {
 
     pub fn pid(&self) -> libc::pid_t {
         self.child.id() as libc::pid_t
+    }
+
+    /// Open file descriptors of the proxy process right now (`/proc/PID/fd`).
+    pub fn fd_count(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid()))
+            .expect("read /proc/PID/fd")
+            .count()
+    }
+
+    /// Resident set size in KiB (`VmRSS` of `/proc/PID/status`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid()))
+            .expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/PID/status")
+    }
+
+    /// Waits until the access log holds a line for `client` on any of its fields `client`
+    /// or `proxied_by` (a connection that arrived through a PROXY header is logged with the
+    /// header's source as `client`).
+    pub fn access_log_via(&self, peer: SocketAddr) -> Value {
+        let c = peer.to_string();
+        self.wait_for(&format!("the access-log line for peer {c}"), WAIT, |v| {
+            is_access_log(v) && (v["client"] == c.as_str() || v["proxied_by"] == c.as_str())
+        })
     }
 
     pub fn wait_ready(&self) {

@@ -1,0 +1,237 @@
+//! PROXY protocol interop with HAProxy 3.2 (sid rootfs):
+//! - the v2-ssl-cn header ringress sends is structurally HAProxy's (same client, both in
+//!   front of capture listeners, parsed fields compared);
+//! - HAProxy's `accept-proxy` accepts ringress's v1 and v2 headers;
+//! - ringress behind HAProxy `send-proxy-v2` (`behind-l4-lb.toml`) takes the client
+//!   address from the header and forwards it.
+
+mod common;
+
+use std::net::SocketAddr;
+
+use common::backends::{EchoServer, free_port};
+use common::examples::Example;
+use common::mqtt_peers::{Bed, loopback};
+use common::proxy_header::{
+    CaptureBackend, Captured, PP2_SUBTYPE_SSL_CIPHER, PP2_SUBTYPE_SSL_CN, PP2_SUBTYPE_SSL_VERSION,
+    ProxyHeader,
+};
+use common::tls_client::{TlsClient, tcp_connect_from};
+use common::{WAIT, echo_roundtrip, text};
+
+const HAPROXY_GLOBAL: &str = "global\n    log stdout format raw local0 info\n\n\
+defaults\n    mode tcp\n    log global\n    option tcplog\n    timeout connect 5s\n\
+    timeout client 60s\n    timeout server 60s\n\n";
+
+/// The client both proxies see: device1's certificate, from 127.0.0.5, one cipher suite.
+fn device_client(bed: &Bed) -> TlsClient {
+    let mut c = TlsClient::new("devices.example.com", &[&bed.pki.ca])
+        .with_cert(&bed.pki.device1)
+        .bound_to("127.0.0.5");
+    c.aes256_only = true;
+    c
+}
+
+fn capture_through(
+    bed: &Bed,
+    addr: SocketAddr,
+    capture: &CaptureBackend,
+    who: &str,
+) -> (Captured, SocketAddr) {
+    let mut conn = device_client(bed)
+        .connect(addr)
+        .unwrap_or_else(|e| panic!("TLS through {who}: {e}"));
+    assert_eq!(
+        conn.echo(b"ping").unwrap_or_else(|e| panic!("{who}: {e}")),
+        b"ping"
+    );
+    let local = conn.local;
+    conn.close();
+    (capture.next(WAIT), local)
+}
+
+fn header(c: &Captured, who: &str) -> ProxyHeader {
+    c.header
+        .clone()
+        .unwrap_or_else(|e| panic!("{who}: bad header: {e}"))
+}
+
+#[test]
+fn v2_ssl_cn_header_is_structurally_identical_to_haproxy_3_2() {
+    let Some(bed) = Bed::new("hap-compare") else {
+        return;
+    };
+    let (cap_r, cap_h) = (CaptureBackend::start(), CaptureBackend::start());
+    let hport = free_port();
+    let cfg = format!(
+        "{HAPROXY_GLOBAL}frontend mqtts\n    bind 127.0.0.1:{hport} ssl crt {crt} ca-file {ca} verify required\n\
+         \x20   default_backend be\nbackend be\n    server s1 {cap} send-proxy-v2-ssl-cn proxy-v2-options ssl-cipher,authority\n",
+        crt = bed.pki("devices.pem"),
+        ca = bed.pki("client-ca.crt"),
+        cap = cap_h.addr,
+    );
+    let haproxy = bed.peers.haproxy("haproxy", &cfg, &[hport]);
+    let mut ex = Example::load("haproxy-mtls-v2-ssl-cn.toml");
+    ex.servers("mosquitto", &[cap_r.addr]);
+    // The example's HAProxy equivalent plus the options the comparison line uses.
+    ex.entry("backend", "mosquitto").insert(
+        "proxy_v2_options".into(),
+        toml::Value::Array(vec!["ssl-cipher".into(), "authority".into()]),
+    );
+    let proxy = bed.proxy(ex);
+    let raddr = proxy.listen_addr("mqtts");
+
+    let (hc, hlocal) = capture_through(&bed, loopback(hport), &cap_h, "haproxy");
+    let (rc, rlocal) = capture_through(&bed, raddr, &cap_r, "ringress");
+    let (h, r) = (header(&hc, "haproxy"), header(&rc, "ringress"));
+    let (hs, rs) = (
+        h.ssl().expect("haproxy: SSL TLV"),
+        r.ssl().expect("ringress: SSL TLV"),
+    );
+    let ctx = format!(
+        "\nhaproxy:  {h:?}\nringress: {r:?}\n{}",
+        haproxy.log_tail(5)
+    );
+
+    assert_eq!(h.src, Some(hlocal), "haproxy src{ctx}");
+    assert_eq!(
+        r.src,
+        Some(rlocal),
+        "ringress src: not the client's address{ctx}"
+    );
+    assert_eq!(
+        r.dst,
+        Some(raddr),
+        "ringress dst: not its listener's address{ctx}"
+    );
+    assert_eq!(
+        (r.version, r.proxied, r.family),
+        (h.version, h.proxied, h.family),
+        "command/family{ctx}"
+    );
+    assert_eq!(r.tlv_types(), h.tlv_types(), "TLV types in order{ctx}");
+    assert_eq!(r.authority(), h.authority(), "AUTHORITY{ctx}");
+    assert_eq!(
+        r.authority().as_deref(),
+        Some("devices.example.com"),
+        "{ctx}"
+    );
+    assert_eq!(rs.client, hs.client, "SSL client flags{ctx}");
+    assert_eq!(rs.verify, hs.verify, "SSL verify{ctx}");
+    assert_eq!(
+        rs.sub_types(),
+        hs.sub_types(),
+        "SSL sub-TLV types in order{ctx}"
+    );
+    for (t, name) in [
+        (PP2_SUBTYPE_SSL_VERSION, "SSL_VERSION"),
+        (PP2_SUBTYPE_SSL_CN, "SSL_CN"),
+        (PP2_SUBTYPE_SSL_CIPHER, "SSL_CIPHER"),
+    ] {
+        assert_eq!(rs.sub(t), hs.sub(t), "{name}{ctx}");
+    }
+    assert_eq!(
+        rs.sub(PP2_SUBTYPE_SSL_CN).as_deref(),
+        Some("device1"),
+        "{ctx}"
+    );
+    // Mosquitto treats a first read shorter than the header as a lost connection.
+    assert!(
+        rc.first_read >= r.raw.len(),
+        "ringress split the header ({} bytes first){ctx}",
+        rc.first_read
+    );
+    assert!(
+        hc.first_read >= h.raw.len(),
+        "haproxy split the header ({} bytes first){ctx}",
+        hc.first_read
+    );
+    assert_eq!(r.raw.len(), h.raw.len(), "header length{ctx}");
+}
+
+#[test]
+fn haproxy_accept_proxy_takes_ringress_v1_and_v2_headers() {
+    let Some(bed) = Bed::new("hap-accept") else {
+        return;
+    };
+    let echo = EchoServer::start();
+    let hport = free_port();
+    let cfg = format!(
+        "{HAPROXY_GLOBAL}frontend fe_pp\n    bind 127.0.0.1:{hport} accept-proxy\n    default_backend be_echo\n\
+         backend be_echo\n    server e {}\n",
+        echo.addr
+    );
+    let haproxy = bed.peers.haproxy("haproxy", &cfg, &[hport]);
+    for version in ["v1", "v2"] {
+        let mut ex = Example::load("haproxy-proxy-v2.toml");
+        ex.servers("broker", &[loopback(hport)]);
+        ex.entry("backend", "broker")
+            .insert("proxy_protocol".into(), version.into());
+        let proxy = bed.proxy(ex);
+        let mut s = tcp_connect_from(
+            Some("127.0.0.5".parse().unwrap()),
+            proxy.listen_addr("mqtt"),
+        )
+        .expect("connect to ringress");
+        let local = s.local_addr().unwrap();
+        echo_roundtrip(&mut s, format!("through haproxy with {version}").as_bytes());
+        drop(s);
+        let log = proxy.access_log_for(local);
+        assert_eq!(text(&log, "proxy"), version, "{log}");
+        // haproxy logs the connection with the address from ringress's header.
+        let line = haproxy.wait_log(&format!("{local} "), WAIT);
+        assert!(line.contains("fe_pp"), "{version}: {line}");
+    }
+}
+
+#[test]
+fn ringress_behind_haproxy_send_proxy_v2_sees_and_forwards_the_client_address() {
+    let Some(bed) = Bed::new("behind-lb") else {
+        return;
+    };
+    let capture = CaptureBackend::start();
+    let mut ex = Example::load("behind-l4-lb.toml");
+    ex.servers("mosquitto", &[capture.addr]);
+    // The balancer of this test is on loopback.
+    ex.entry("listener", "mqtts").insert(
+        "trusted_proxies".into(),
+        toml::Value::Array(vec!["127.0.0.0/8".into()]),
+    );
+    let proxy = bed.proxy(ex);
+    let raddr = proxy.listen_addr("mqtts");
+    let hport = free_port();
+    let cfg = format!(
+        "{HAPROXY_GLOBAL}frontend lb\n    bind 127.0.0.1:{hport}\n    default_backend to_ringress\n\
+         backend to_ringress\n    server r {raddr} send-proxy-v2\n"
+    );
+    let haproxy = bed.peers.haproxy("haproxy", &cfg, &[hport]);
+
+    let mut client = TlsClient::new("broker.example.com", &[&bed.pki.ca]).bound_to("127.0.0.5");
+    client.aes256_only = false;
+    let mut conn = client
+        .connect(loopback(hport))
+        .unwrap_or_else(|e| panic!("TLS via haproxy to ringress: {e}\n{}", haproxy.log_tail(10)));
+    assert_eq!(
+        conn.echo(b"behind a balancer").unwrap(),
+        b"behind a balancer"
+    );
+    let local = conn.local;
+    conn.close();
+
+    let cap = capture.next(WAIT);
+    let h = header(&cap, "ringress");
+    assert_eq!(
+        h.src,
+        Some(local),
+        "forwarded source is not the client's: {h:?}"
+    );
+    assert!(h.ssl().is_some(), "v2-ssl without SSL TLV: {h:?}");
+    let log = proxy.access_log_for(local);
+    let by = text(&log, "proxied_by");
+    assert!(
+        by.starts_with("127.0.0.1:") && by != local.to_string(),
+        "proxied_by {by}: {log}"
+    );
+    assert_eq!(text(&log, "proxy"), "v2-ssl", "{log}");
+    assert_eq!(text(&log, "tls_version"), "TLSv1.3", "{log}");
+}
