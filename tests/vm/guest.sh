@@ -122,7 +122,7 @@ RPID=
 start_ringress() { # $1 = tls_offload, $2 = log name
     ringress_config "$1" >$W/ringress-$1.toml
     if ! $P/ringress check --config $W/ringress-$1.toml >$W/check.txt 2>&1; then
-        START_ERR="ringress check refused tls_offload=\"$1\" (proxy kTLS integration not merged?): $(head -c 300 $W/check.txt | tr '\n' ' ')"
+        START_ERR="ringress refused tls_offload=\"$1\" (proxy kTLS integration not merged?): $(grep -o "tls_offload[^,]*" $W/check.txt | head -1)"
         return 1
     fi
     RINGRESS_LOG=info $P/ringress run --config $W/ringress-$1.toml >>$O/$2 2>&1 &
@@ -273,17 +273,18 @@ else
         HP=$!
         exec 7>$W/hold.fifo
         wait_grep $W/hold.txt "HELD\|vm-helper:" 6000
-        r1=$(rss_kib $RPID); s1=$(slab_kib)
+        r1=$(rss_kib $RPID); s1=$(slab_kib); CUR_TX=$(statv TlsCurrTxSw)
         exec 7>&-; wait $HP
         grep -q HELD $W/hold.txt || { HOLD_ERR=$(head -c 200 $W/hold.txt); return 1; }
         PER_CONN=$(((r1 - r0) * 1024 / IDLE_CONNS))
         SLAB_PER_CONN=$(((s1 - s0) * 1024 / IDLE_CONNS))
         measure "idle_tls_rss mode=$1 conns=$IDLE_CONNS ringress_rss_kib=$r0->$r1 per_conn_bytes=$PER_CONN kernel_slab_per_conn_bytes=$SLAB_PER_CONN (incl. broker side) setup_s=$(($(date +%s) - t0))"
     }
-    if idle_rss kernel && K=$PER_CONN && idle_rss userspace; then
+    if idle_rss kernel && K=$PER_CONN && KCUR=$CUR_TX && [ "$KCUR" -ge "$IDLE_CONNS" ] &&
+        idle_rss userspace; then
         pass e2e_idle_rss "per idle connection: kernel $K B, userspace $PER_CONN B of ringress RSS"
     else
-        fail e2e_idle_rss "${START_ERR:-} ${HOLD_ERR:-}"
+        fail e2e_idle_rss "TlsCurrTxSw=${KCUR:-?} with $IDLE_CONNS held in kernel mode ${START_ERR:-} ${HOLD_ERR:-}"
     fi
 
     # -- fallback: no tls module -> auto mode serves TLS in userspace --
