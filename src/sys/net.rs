@@ -4,7 +4,7 @@
 use std::io;
 use std::mem::MaybeUninit;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsRawFd, IntoRawFd, RawFd};
+use std::os::fd::{IntoRawFd, RawFd};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -58,14 +58,32 @@ pub fn set_nodelay(fd: RawFd) -> io::Result<()> {
 
 /// The peer address of a connected socket.
 pub fn peer_addr(fd: RawFd) -> io::Result<SocketAddr> {
+    socket_address(fd, libc::getpeername)
+}
+
+/// The local address of a connected socket.
+pub fn local_addr_of(fd: RawFd) -> io::Result<SocketAddr> {
+    socket_address(fd, libc::getsockname)
+}
+
+/// Runs getpeername(2) or getsockname(2) (same signature) into a `sockaddr_storage`.
+fn socket_address(
+    fd: RawFd,
+    call: unsafe extern "C" fn(
+        libc::c_int,
+        *mut libc::sockaddr,
+        *mut libc::socklen_t,
+    ) -> libc::c_int,
+) -> io::Result<SocketAddr> {
     let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
     let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: storage is large enough for any socket address and len says so.
-    let rc = unsafe { libc::getpeername(fd, storage.as_mut_ptr().cast(), &mut len) };
+    // SAFETY: `call` is getpeername or getsockname; storage is large enough for any socket
+    // address and len says so.
+    let rc = unsafe { call(fd, storage.as_mut_ptr().cast(), &mut len) };
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: zeroed storage is a valid sockaddr_storage, and getpeername filled `len` bytes.
+    // SAFETY: zeroed storage is a valid sockaddr_storage, and the call filled `len` bytes.
     let storage = unsafe { storage.assume_init() };
     sockaddr_to_std(&storage, len)
 }
@@ -96,20 +114,6 @@ fn sockaddr_to_std(
         }
         _ => Err(io::Error::other("peer is not an IP socket")),
     }
-}
-
-/// The local address of a connected socket.
-pub fn local_addr_of(fd: RawFd) -> io::Result<SocketAddr> {
-    let mut storage = MaybeUninit::<libc::sockaddr_storage>::zeroed();
-    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: storage is large enough for any socket address and len says so.
-    let rc = unsafe { libc::getsockname(fd, storage.as_mut_ptr().cast(), &mut len) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: zeroed storage is a valid sockaddr_storage, and getsockname filled `len` bytes.
-    let storage = unsafe { storage.assume_init() };
-    sockaddr_to_std(&storage, len)
 }
 
 /// One non-blocking send outside the ring, for a few bytes that need no completion (a
@@ -152,7 +156,6 @@ pub fn into_raw(listener: TcpListener) -> RawFd {
 
 /// The local address a listener ended up on (resolves port 0).
 pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
-    let _ = listener.as_raw_fd();
     listener.local_addr()
 }
 
