@@ -3,6 +3,8 @@
 //! in a `// SAFETY:` comment, who owns the memory or fd and why it is still valid.
 #![allow(unsafe_code)]
 
+#[cfg(test)]
+pub mod alloc_count;
 pub mod buf_ring;
 pub mod ktls;
 pub mod net;

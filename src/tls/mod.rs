@@ -26,6 +26,8 @@ mod tests_failures;
 #[cfg(test)]
 mod tests_fuzz;
 #[cfg(test)]
+mod tests_memory;
+#[cfg(test)]
 mod tests_session;
 #[cfg(test)]
 mod tests_split_key_update;
