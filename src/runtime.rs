@@ -16,6 +16,7 @@ use anyhow::{Context, anyhow};
 use crate::config::{Config, TlsMode, TlsOffload};
 use crate::sys::ktls;
 use crate::sys::net::{self, EventFd};
+use crate::sys::rusage;
 use crate::sys::signals::{self, ShutdownSignal};
 use crate::sys::uring;
 use crate::worker::{Shared, Worker, WorkerInit};
@@ -36,6 +37,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
              check /proc/sys/kernel/io_uring_disabled and the container's seccomp profile)"
         )
     })?;
+    // Before the workers map their buffer pools: memory per idle connection (rusage.rs).
+    if let Err(error) = rusage::disable_transparent_huge_pages() {
+        tracing::debug!(%error, "cannot turn transparent huge pages off");
+    }
     match net::raise_nofile_limit() {
         Ok(limit) => tracing::debug!(limit, "open files limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open files limit"),
