@@ -41,6 +41,23 @@ impl Buf {
         self.len() == 0
     }
 
+    /// The vector of a transmit buffer (for a recv into its spare capacity).
+    pub(super) fn into_tx(self) -> Option<Vec<u8>> {
+        match self.0 {
+            Inner::Tx(v) => Some(v),
+            Inner::Rx { .. } => None,
+        }
+    }
+
+    pub(super) fn from_tx(v: Vec<u8>) -> Buf {
+        Buf(Inner::Tx(v))
+    }
+
+    /// Whether this buffer came from the transmit pool.
+    pub fn is_tx(&self) -> bool {
+        matches!(self.0, Inner::Tx(_))
+    }
+
     /// The bytes of a transmit buffer, to append to (before it is sent).
     pub fn tx_mut(&mut self) -> Option<&mut Vec<u8>> {
         match &mut self.0 {
@@ -150,11 +167,14 @@ impl Buffers {
         }
     }
 
-    /// Sets how many bytes of a receive buffer are data.
+    /// Sets how many bytes of a receive buffer are data (a transmit buffer can only shrink).
     pub fn set_rx_len(&self, buf: &mut Buf, new_len: u32) {
-        if let Inner::Rx { len, .. } = &mut buf.0 {
-            assert!(new_len <= self.rx.buf_size(), "length beyond the buffer");
-            *len = new_len;
+        match &mut buf.0 {
+            Inner::Rx { len, .. } => {
+                assert!(new_len <= self.rx.buf_size(), "length beyond the buffer");
+                *len = new_len;
+            }
+            Inner::Tx(v) => v.truncate(new_len as usize),
         }
     }
 

@@ -67,6 +67,20 @@ pub struct Ring {
     /// Timespecs timeouts point the kernel at; boxed for the same reason.
     #[allow(clippy::vec_box)]
     durations: Vec<Box<types::Timespec>>,
+    /// Transmit vectors the kernel is receiving into ([`Ring::recv_into`]), by the recv's
+    /// `user_data`, until [`Ring::take_received`] hands them back at its completion.
+    receiving: hashbrown::HashMap<u64, Vec<u8>>,
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // A recv still in flight may be written by the kernel while the ring tears down
+        // asynchronously: leak its memory rather than free it. (Workers stop only with no
+        // connection left, so this is empty in practice.)
+        for (_, v) in self.receiving.drain() {
+            std::mem::forget(v);
+        }
+    }
 }
 
 impl Ring {
@@ -99,6 +113,7 @@ impl Ring {
                         bufs,
                         targets: Vec::new(),
                         durations: Vec::new(),
+                        receiving: hashbrown::HashMap::new(),
                     });
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
@@ -198,6 +213,38 @@ impl Ring {
             .flags(squeue::Flags::BUFFER_SELECT)
             .user_data(user_data);
         self.push(&[e]);
+    }
+
+    /// Receive into the spare capacity of a transmit buffer, after the bytes it holds: for a
+    /// TLS stream whose last read ended inside a record, the new bytes land right after the
+    /// record's start, with nothing moved. The ring owns `buf` until the completion; get it
+    /// back with [`take_received`](Self::take_received) (also after a cancel or an error).
+    /// `user_data` must be unique among this ring's `recv_into`s in flight.
+    pub fn recv_into(&mut self, fd: RawFd, buf: Buf, user_data: u64) {
+        let mut v = buf.into_tx().expect("recv_into needs a transmit buffer");
+        let spare = (v.capacity() - v.len()).min(u32::MAX as usize) as u32;
+        assert!(spare > 0, "recv_into a full buffer");
+        let ptr = v.spare_capacity_mut().as_mut_ptr().cast::<u8>();
+        let e = opcode::Recv::new(types::Fd(fd), ptr, spare)
+            .build()
+            .user_data(user_data);
+        // The heap block does not move when the Vec itself moves into the map.
+        let previous = self.receiving.insert(user_data, v);
+        assert!(previous.is_none(), "two recv_into with one user_data");
+        self.push(&[e]);
+    }
+
+    /// The buffer of a [`recv_into`](Self::recv_into) whose completion carried `user_data`
+    /// and `result`, with the received bytes appended; `None` if there was no such recv.
+    pub fn take_received(&mut self, user_data: u64, result: i32) -> Option<Buf> {
+        let mut v = self.receiving.remove(&user_data)?;
+        if result > 0 {
+            let received = (result as usize).min(v.capacity() - v.len());
+            // SAFETY: the completion says the kernel wrote `result` bytes starting at the old
+            // length, inside the spare capacity `recv_into` offered (never more than that).
+            unsafe { v.set_len(v.len() + received) };
+        }
+        Some(Buf::from_tx(v))
     }
 
     /// Send `buf[offset..len]`. The caller keeps `buf` (and does not recycle it) until this

@@ -75,6 +75,8 @@ impl Worker {
                     session: *session,
                     held,
                     control: Vec::new(),
+                    streaming: false,
+                    receiving_into: false,
                 }));
                 true
             }

@@ -216,6 +216,11 @@ struct TlsRelay {
     /// TLS bytes for the client that a read produced (e.g. a KeyUpdate answer); they go out
     /// in front of the next encrypted data, which RFC 8446 §4.6.3 allows.
     control: Vec<u8>,
+    /// The last read from the client was at least half a buffer: more is probably queued,
+    /// so a record left incomplete is worth receiving straight behind (`Ring::recv_into`).
+    streaming: bool,
+    /// A `recv_into` for the client is in flight: its completion's buffer is in the ring.
+    receiving_into: bool,
 }
 
 impl Conn {

@@ -35,9 +35,16 @@ impl Worker {
 
     /// A recv on `from`'s socket completed.
     pub(super) fn on_recv(&mut self, key: Key, conn: &mut Conn, from: Side, c: Completion) {
-        let buf = c
-            .buffer_id()
-            .map(|bid| self.ring.bufs_mut().take_rx(bid, c.result.max(0) as u32));
+        let buf = match conn.tls.as_mut() {
+            // The bytes landed behind the incomplete record we had (`submit_recv`).
+            Some(tls) if from == Side::Client && tls.receiving_into => {
+                tls.receiving_into = false;
+                self.ring.take_received(c.user_data, c.result)
+            }
+            _ => c
+                .buffer_id()
+                .map(|bid| self.ring.bufs_mut().take_rx(bid, c.result.max(0) as u32)),
+        };
         if !matches!(conn.stage, Stage::Relaying(_)) {
             if let Some(buf) = buf {
                 self.ring.bufs_mut().recycle(buf);
@@ -92,12 +99,19 @@ impl Worker {
         let bufs = self.ring.bufs_mut();
         let result = match from {
             Side::Client => {
+                let behind_held = buf.is_tx();
                 let (n, held) = (buf.len() as usize, tls.held.len());
                 let space = bufs.rx_space_mut(&mut buf);
-                // The recv left room for the held bytes (`submit_recv`); put them in front.
-                space.copy_within(..n, held);
-                space[..held].copy_from_slice(&tls.held);
-                let total = held + n;
+                let total = if behind_held {
+                    // `recv_into`: the held bytes were copied in first, the new ones follow.
+                    n
+                } else {
+                    // The recv left room for the held bytes (`submit_recv`); put them in front.
+                    space.copy_within(..n, held);
+                    space[..held].copy_from_slice(&tls.held);
+                    held + n
+                };
+                tls.streaming = total - held >= bufs.rx_capacity() as usize / 2;
                 let result = tls.session.read(&mut space[..total], &mut tls.control);
                 if let Ok(outcome) = &result {
                     tls.held.clear();
@@ -223,7 +237,19 @@ impl Worker {
 
     fn submit_recv(&mut self, key: Key, conn: &mut Conn, from: Side) {
         let token = Token::encode(recv_op(from), key);
-        match (from, conn.tls.as_ref()) {
+        match (from, conn.tls.as_mut()) {
+            (Side::Client, Some(tls)) if tls.streaming && !tls.held.is_empty() => {
+                // Mid-stream with an incomplete record: receive right behind a copy of it,
+                // instead of into a pool buffer and then moving everything received up to
+                // make room for it (bulk transfers: ~1 copy of each byte less). An idle
+                // connection never gets here: `streaming` needs a half-full read.
+                let mut buf = self.ring.bufs_mut().alloc_tx();
+                if let Some(v) = buf.tx_mut() {
+                    v.extend_from_slice(&tls.held);
+                }
+                tls.receiving_into = true;
+                self.ring.recv_into(conn.client_fd, buf, token);
+            }
             (Side::Client, Some(tls)) => {
                 // Leave room for the held bytes of an incomplete record in front of the new
                 // ones: decryption needs the whole record contiguous. The buffer size is
