@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::backends::EchoServer;
 use common::pki::Pki;
-use common::tls_client::TlsClient;
+use common::tls_client::{TlsClient, TlsConn};
 use common::{Proxy, TempDir, run_to_exit, text};
 
 /// Whether this kernel accepts the `tls` ULP, judged the way the kernel documents it.
@@ -53,6 +53,18 @@ fn dir_with_pki(pki: &Pki) -> TempDir {
     dir
 }
 
+/// A proxy with `tls_offload = offload` in front of an echo server, and a TLS client
+/// connected through it.
+fn connected(offload: &str) -> (EchoServer, Proxy, TlsConn) {
+    let pki = Pki::generate();
+    let echo = EchoServer::start();
+    let dir = dir_with_pki(&pki);
+    let proxy = Proxy::start_toml_in(dir, &config(offload, echo.addr));
+    let client = TlsClient::new("test1.example.com", &[&pki.ca]);
+    let conn = client.connect(proxy.listen_addr("mqtts")).unwrap();
+    (echo, proxy, conn)
+}
+
 #[test]
 fn kernel_offload_refuses_to_start_without_ktls() {
     let pki = Pki::generate();
@@ -82,12 +94,7 @@ fn kernel_offload_refuses_to_start_without_ktls() {
 
 #[test]
 fn auto_offload_says_per_connection_who_does_the_crypto() {
-    let pki = Pki::generate();
-    let echo = EchoServer::start();
-    let dir = dir_with_pki(&pki);
-    let proxy = Proxy::start_toml_in(dir, &config("auto", echo.addr));
-    let client = TlsClient::new("test1.example.com", &[&pki.ca]);
-    let mut conn = client.connect(proxy.listen_addr("mqtts")).unwrap();
+    let (_echo, proxy, mut conn) = connected("auto");
     assert_eq!(conn.echo(b"who encrypts?").unwrap(), b"who encrypts?");
     let local = conn.local;
     conn.close();
@@ -103,12 +110,7 @@ fn auto_offload_says_per_connection_who_does_the_crypto() {
 
 #[test]
 fn userspace_offload_is_never_kernel() {
-    let pki = Pki::generate();
-    let echo = EchoServer::start();
-    let dir = dir_with_pki(&pki);
-    let proxy = Proxy::start_toml_in(dir, &config("userspace", echo.addr));
-    let client = TlsClient::new("test1.example.com", &[&pki.ca]);
-    let mut conn = client.connect(proxy.listen_addr("mqtts")).unwrap();
+    let (_echo, proxy, mut conn) = connected("userspace");
     assert_eq!(conn.echo(b"in userspace").unwrap(), b"in userspace");
     let local = conn.local;
     conn.close();
@@ -122,12 +124,7 @@ fn userspace_offload_is_never_kernel() {
 /// Both directions byte-exact, and the access log counts payload bytes only.
 #[test]
 fn userspace_tls_carries_a_bulk_stream_byte_exact_both_ways() {
-    let pki = Pki::generate();
-    let echo = EchoServer::start();
-    let dir = dir_with_pki(&pki);
-    let proxy = Proxy::start_toml_in(dir, &config("userspace", echo.addr));
-    let client = TlsClient::new("test1.example.com", &[&pki.ca]);
-    let mut conn = client.connect(proxy.listen_addr("mqtts")).unwrap();
+    let (_echo, proxy, mut conn) = connected("userspace");
     let mut total = 0usize;
     for round in 0..24usize {
         // Odd sizes so record boundaries fall differently against reads in every round.
