@@ -225,7 +225,8 @@ backend = "echo"
 [[backend]]
 name = "echo"
 servers = ["{echo}"]
-{ADMIN}"#
+{ADMIN}"#,
+        echo = echo.addr
     );
     let proxy = Proxy::start_toml_in(dir, &config);
     let admin = proxy.admin_addr();

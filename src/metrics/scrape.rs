@@ -279,24 +279,23 @@ fn backend_families(e: &mut Exposition, shared: &Shared) {
         let labels = [("backend", *backend), ("server", server.as_str())];
         e.sample("ringress_server_up", &labels, *up as u64);
     }
-    let marks: [(&str, &str, fn((u64, u64)) -> u64); 2] = [
-        (
-            "ringress_server_marked_up_total",
-            "Times health checks marked the backend server up again after it was down.",
-            |(up, _)| up,
-        ),
-        (
-            "ringress_server_marked_down_total",
-            "Times health checks marked the backend server down.",
-            |(_, down)| down,
-        ),
-    ];
-    for (name, help, pick) in marks {
-        e.family(name, Kind::Counter, help);
-        for (backend, server, _, counts) in &judged {
-            let labels = [("backend", *backend), ("server", server.as_str())];
-            e.sample(name, &labels, pick(*counts));
-        }
+    let name = "ringress_server_marked_up_total";
+    e.family(
+        name,
+        Kind::Counter,
+        "Times health checks marked the backend server up again after it was down.",
+    );
+    for (backend, server, _, (up, _)) in &judged {
+        e.sample(name, &[("backend", backend), ("server", server)], *up);
+    }
+    let name = "ringress_server_marked_down_total";
+    e.family(
+        name,
+        Kind::Counter,
+        "Times health checks marked the backend server down.",
+    );
+    for (backend, server, _, (_, down)) in &judged {
+        e.sample(name, &[("backend", backend), ("server", server)], *down);
     }
 }
 
