@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::admin::{request, scrape, scrape_until};
 use common::backends::{EchoServer, RefusingPort};
+use common::offload::{dir_with_pki, kernel_has_ktls, terminate_config};
 use common::pki::Pki;
 use common::tls_client::TlsClient;
 use common::{
@@ -192,42 +193,12 @@ fn plain_connections_move_the_counters_exactly() {
     assert!(s.family("ringress_server_up").is_empty(), "{}", s.text);
 }
 
-/// Whether this kernel accepts the `tls` ULP (as tests/tls_offload.rs judges it).
-fn kernel_has_ktls() -> bool {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_ulp")
-        .is_ok_and(|ulps| ulps.split_whitespace().any(|u| u == "tls"))
-}
-
 #[test]
 fn tls_terminate_counts_handshakes_offload_and_payload() {
     let pki = Pki::generate();
     let echo = EchoServer::start();
-    let dir = TempDir::new("metrics-tls");
-    pki.write_to(&dir.path().join("pki"));
-    let config = format!(
-        r#"[runtime]
-workers = 2
-
-[[listener]]
-name = "mqtts"
-bind = "127.0.0.1:0"
-tls = "terminate"
-default_route = "r1"
-
-[[route]]
-name = "r1"
-listener = "mqtts"
-sni = ["test1.example.com"]
-cert = "pki/test1.crt"
-key = "pki/test1.key"
-backend = "echo"
-
-[[backend]]
-name = "echo"
-servers = ["{echo}"]
-{ADMIN}"#,
-        echo = echo.addr
-    );
+    let dir = dir_with_pki(&pki);
+    let config = format!("{}{ADMIN}", terminate_config("auto", echo.addr));
     let proxy = Proxy::start_toml_in(dir, &config);
     let admin = proxy.admin_addr();
     let addr = proxy.listen_addr("mqtts");

@@ -42,13 +42,7 @@ impl Exposition {
         self.out.push_str("# HELP ");
         self.out.push_str(name);
         self.out.push(' ');
-        for c in help.chars() {
-            match c {
-                '\\' => self.out.push_str("\\\\"),
-                '\n' => self.out.push_str("\\n"),
-                c => self.out.push(c),
-            }
-        }
+        escape(&mut self.out, help, false);
         self.out.push_str("\n# TYPE ");
         self.out.push_str(name);
         self.out.push(' ');
@@ -68,14 +62,7 @@ impl Exposition {
                 }
                 self.out.push_str(label);
                 self.out.push_str("=\"");
-                for c in value.chars() {
-                    match c {
-                        '\\' => self.out.push_str("\\\\"),
-                        '"' => self.out.push_str("\\\""),
-                        '\n' => self.out.push_str("\\n"),
-                        c => self.out.push(c),
-                    }
-                }
+                escape(&mut self.out, value, true);
                 self.out.push('"');
             }
             self.out.push('}');
@@ -86,6 +73,18 @@ impl Exposition {
 
     pub fn finish(self) -> String {
         self.out
+    }
+}
+
+/// Appends `text` with `\\` and newline escaped, and `"` too in a label value (`quotes`).
+fn escape(out: &mut String, text: &str, quotes: bool) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quotes => out.push_str("\\\""),
+            c => out.push(c),
+        }
     }
 }
 

@@ -18,6 +18,7 @@ pub mod backends;
 pub mod examples;
 pub mod mosquitto;
 pub mod mqtt_peers;
+pub mod offload;
 pub mod pki;
 pub mod proxy_header;
 pub mod raw_tls;
