@@ -118,5 +118,42 @@ fn connect_parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, route_lookup, proxy_encode, connect_parse);
+/// The counters' cost where events happen: a payload bump (per recv) and a close counted by
+/// termination keyword when 20 keys are already in the worker's set (per connection).
+fn metrics_events(c: &mut Criterion) {
+    use ringress::config::{Config, ConfigSource};
+    use ringress::conn::{Side, Termination};
+    use ringress::worker::Shared;
+
+    let toml = "[runtime]\nworkers = 2\n[[listener]]\nname = \"l\"\nbind = \"127.0.0.1:0\"\nbackend = \"b\"\n[[backend]]\nname = \"b\"\nservers = [\"127.0.0.1:1883\"]\n";
+    let config = Config::from_toml(toml, ConfigSource::Embedded).expect("bench config");
+    let shared = Shared::new(config, Err("bench".into()));
+    let w = shared.metrics.worker(0);
+    const KEYWORDS: [&str; 20] = [
+        "tls_a", "tls_b", "tls_c", "tls_d", "tls_e", "tls_f", "tls_g", "tls_h", "tls_i", "tls_j",
+        "tls_k", "tls_l", "tls_m", "tls_n", "tls_o", "tls_p", "tls_q", "tls_r", "tls_s", "tls_t",
+    ];
+    for k in KEYWORDS {
+        w.closed(0, Termination::Tls(k));
+    }
+    let mut g = c.benchmark_group("metrics");
+    g.bench_function("payload", |b| {
+        b.iter(|| w.payload(black_box(0), Side::Client, black_box(1500)))
+    });
+    g.bench_function("closed_20th_keyword", |b| {
+        b.iter(|| w.closed(black_box(0), Termination::Tls(black_box("tls_t"))))
+    });
+    g.bench_function("scrape_2_workers", |b| {
+        b.iter(|| ringress::metrics::render(black_box(&shared)))
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    route_lookup,
+    proxy_encode,
+    connect_parse,
+    metrics_events
+);
 criterion_main!(benches);

@@ -31,13 +31,6 @@ impl Side {
             Side::Server => Side::Client,
         }
     }
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Side::Client => "client",
-            Side::Server => "server",
-        }
-    }
 }
 
 /// Why a connection ended; rendered as a stable keyword operators grep for.
@@ -83,29 +76,39 @@ pub enum Termination {
     Internal,
 }
 
+impl Termination {
+    /// The stable keyword: the access log's `termination` and the metrics' label value.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Termination::ClientClosed => "client_closed",
+            Termination::ServerClosed => "server_closed",
+            Termination::ClientAborted => "client_aborted",
+            Termination::ClientIdleTimeout => "client_idle_timeout",
+            Termination::ServerIdleTimeout => "server_idle_timeout",
+            Termination::HandshakeTimeout => "handshake_timeout",
+            Termination::ConnectTimeout => "connect_timeout",
+            Termination::ConnectRefused => "connect_refused",
+            Termination::ConnectError => "error:connect",
+            Termination::Shutdown => "shutdown",
+            Termination::LimitReached => "limit_reached",
+            Termination::ProxyUntrusted => "proxy_untrusted",
+            Termination::ProxyInvalid => "proxy_invalid",
+            Termination::NoRoute => "no_route",
+            Termination::Tls(keyword) => keyword,
+            Termination::Reset(Side::Client) => "error:client_reset",
+            Termination::Reset(Side::Server) => "error:server_reset",
+            Termination::Unreachable(Side::Client) => "error:client_unreachable",
+            Termination::Unreachable(Side::Server) => "error:server_unreachable",
+            Termination::Io(Side::Client) => "error:client_io",
+            Termination::Io(Side::Server) => "error:server_io",
+            Termination::Internal => "error:internal",
+        }
+    }
+}
+
 impl fmt::Display for Termination {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Termination::ClientClosed => f.write_str("client_closed"),
-            Termination::ServerClosed => f.write_str("server_closed"),
-            Termination::ClientAborted => f.write_str("client_aborted"),
-            Termination::ClientIdleTimeout => f.write_str("client_idle_timeout"),
-            Termination::ServerIdleTimeout => f.write_str("server_idle_timeout"),
-            Termination::HandshakeTimeout => f.write_str("handshake_timeout"),
-            Termination::ConnectTimeout => f.write_str("connect_timeout"),
-            Termination::ConnectRefused => f.write_str("connect_refused"),
-            Termination::ConnectError => f.write_str("error:connect"),
-            Termination::Shutdown => f.write_str("shutdown"),
-            Termination::LimitReached => f.write_str("limit_reached"),
-            Termination::ProxyUntrusted => f.write_str("proxy_untrusted"),
-            Termination::ProxyInvalid => f.write_str("proxy_invalid"),
-            Termination::NoRoute => f.write_str("no_route"),
-            Termination::Tls(keyword) => f.write_str(keyword),
-            Termination::Reset(side) => write!(f, "error:{}_reset", side.as_str()),
-            Termination::Unreachable(side) => write!(f, "error:{}_unreachable", side.as_str()),
-            Termination::Io(side) => write!(f, "error:{}_io", side.as_str()),
-            Termination::Internal => f.write_str("error:internal"),
-        }
+        f.write_str(self.keyword())
     }
 }
 
@@ -192,6 +195,12 @@ mod tests {
                 "error:server_unreachable",
             ),
             (Termination::Io(Side::Server), "error:server_io"),
+            (Termination::Reset(Side::Server), "error:server_reset"),
+            (
+                Termination::Unreachable(Side::Client),
+                "error:client_unreachable",
+            ),
+            (Termination::Io(Side::Client), "error:client_io"),
             (Termination::Internal, "error:internal"),
             (Termination::ClientAborted, "client_aborted"),
             (Termination::HandshakeTimeout, "handshake_timeout"),
@@ -205,6 +214,7 @@ mod tests {
         ];
         for (t, keyword) in cases {
             assert_eq!(t.to_string(), keyword);
+            assert_eq!(t.keyword(), keyword);
         }
     }
 }

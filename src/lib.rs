@@ -18,6 +18,7 @@
 //! | timers | [`timer`] | a lazy timer wheel for handshake and idle timeouts |
 //! | close | `worker::close`, [`access_log`] | cancel, wait for completions, close; one line per connection |
 //! | kTLS | `worker::kernel_tls`, `sys::ktls` | hand established sessions to the kernel; control records on the kTLS socket |
+//! | metrics | [`metrics`] | per-worker counters bumped where events happen; Prometheus text on the admin listener's own thread |
 //! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, raw fds, kTLS setsockopt/cmsg |
 //!
 //! Not yet on the data path (issue 6 building blocks, sans-IO and tested): [`mqtt`] (CONNECT
@@ -32,6 +33,7 @@ pub mod config;
 pub mod conn;
 pub mod health;
 pub mod loadgen;
+pub mod metrics;
 pub mod mqtt;
 pub mod proxy_out;
 pub mod proxy_protocol;

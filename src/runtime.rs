@@ -14,6 +14,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 
 use crate::config::{Config, TlsMode, TlsOffload};
+use crate::metrics;
 use crate::sys::ktls;
 use crate::sys::net::{self, EventFd};
 use crate::sys::rusage;
@@ -49,11 +50,17 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let ktls = probe_kernel_tls(&config)?;
     let workers = config.runtime.workers;
     let listen_fds = bind_listeners(&config)?;
+    let admin = bind_admin(&config)?;
     let shared = Arc::new(Shared::new(config, ktls));
 
     // Before any thread exists, so all of them inherit the mask and only we take signals.
     signals::block_shutdown_signals();
     let handles = spawn_workers(&shared, listen_fds)?;
+    if let Some(admin) = admin {
+        // Detached: it serves until the process exits, through the drain too.
+        metrics::http::spawn(admin, Arc::clone(&shared))
+            .context("cannot spawn the admin thread")?;
+    }
     tracing::info!(workers, "ready");
 
     wait_for_shutdown(&shared, &handles);
@@ -130,6 +137,19 @@ fn bind_listeners(config: &Config) -> anyhow::Result<Vec<Vec<RawFd>>> {
         tracing::info!(listener = %listener.name, addr = %addr, tls = %listener.tls.as_str(), backend = %listener.backend.map_or("-", |b| config.backends[b].name.as_str()), "listening");
     }
     Ok(per_worker)
+}
+
+/// Binds the `[admin]` listener, if configured, before anything runs: a port in use is a
+/// start-up error like a listener's.
+fn bind_admin(config: &Config) -> anyhow::Result<Option<std::net::TcpListener>> {
+    let Some(admin) = &config.admin else {
+        return Ok(None);
+    };
+    let listener = metrics::http::bind(admin.listen)
+        .with_context(|| format!("admin listener: cannot listen on {}", admin.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(addr = %addr, path = "/metrics", "admin listening");
+    Ok(Some(listener))
 }
 
 fn spawn_workers(

@@ -6,52 +6,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::backends::EchoServer;
+use common::offload::{dir_with_pki, kernel_has_ktls, terminate_config as config};
 use common::pki::Pki;
 use common::tls_client::{TlsClient, TlsConn};
-use common::{Proxy, TempDir, run_to_exit, text};
-
-/// Whether this kernel accepts the `tls` ULP, judged the way the kernel documents it.
-fn kernel_has_ktls() -> bool {
-    std::fs::read_to_string("/proc/sys/net/ipv4/tcp_available_ulp")
-        .is_ok_and(|ulps| ulps.split_whitespace().any(|u| u == "tls"))
-}
-
-fn config(offload: &str, echo: SocketAddr) -> String {
-    format!(
-        r#"[runtime]
-workers = 1
-
-[[listener]]
-name = "mqtts"
-bind = "127.0.0.1:0"
-tls = "terminate"
-tls_offload = "{offload}"
-default_route = "r1"
-
-[[route]]
-name = "r1"
-listener = "mqtts"
-sni = ["test1.example.com"]
-cert = "pki/test1.crt"
-key = "pki/test1.key"
-backend = "echo"
-
-[[backend]]
-name = "echo"
-servers = ["{echo}"]
-"#
-    )
-}
-
-fn dir_with_pki(pki: &Pki) -> TempDir {
-    let dir = TempDir::new("offload");
-    pki.write_to(&dir.path().join("pki"));
-    dir
-}
+use common::{Proxy, run_to_exit, text};
 
 /// A proxy with `tls_offload = offload` in front of an echo server, and a TLS client
 /// connected through it.

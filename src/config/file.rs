@@ -24,6 +24,14 @@ pub struct FileConfig {
     pub route: Vec<FileRoute>,
     #[serde(default)]
     pub backend: Vec<FileBackend>,
+    pub admin: Option<FileAdmin>,
+}
+
+/// `[admin]`: the metrics endpoint. Absent: no admin listener.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAdmin {
+    pub listen: Spanned<String>,
 }
 
 /// A list of strings, each with its span, and the list's own span.

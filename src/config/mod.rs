@@ -15,12 +15,14 @@
 //! | `listeners.rs` | listeners: TLS mode, which keys each mode allows, PROXY-in |
 //! | `routes.rs` | routes: SNI tables, `default_route`, per-route `rustls::ServerConfig` |
 //! | `cidr.rs` | `trusted_proxies` blocks |
+//! | `admin.rs` | `[admin]`: the metrics listener |
 //! | `embedded.rs` | the embedded default and its generated certificate |
 //! | `locate.rs` | byte offsets → line numbers and key paths for messages |
 //! | `test_pki.rs` | tests only: certificates made with rcgen, in-memory handshakes |
 //!
 //! The reference for users is `docs/config.md`.
 
+mod admin;
 mod cidr;
 mod duration;
 mod embedded;
@@ -96,6 +98,14 @@ pub struct Config {
     pub backends: Vec<Backend>,
     /// For the embedded default: the generated CA certificate clients should trust.
     pub embedded_ca: Option<PathBuf>,
+    /// `[admin]`: where `GET /metrics` is served; `None`: nowhere (the default).
+    pub admin: Option<Admin>,
+}
+
+/// The admin listener (Prometheus metrics over HTTP).
+#[derive(Debug, Clone)]
+pub struct Admin {
+    pub listen: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
@@ -480,6 +490,9 @@ impl Config {
                 servers.join(" "),
                 format_duration(b.connect_timeout),
             );
+        }
+        if let Some(admin) = &self.admin {
+            let _ = writeln!(out, "admin: listen {} (GET /metrics)", admin.listen);
         }
         let t = &self.timeouts;
         let _ = writeln!(

@@ -97,7 +97,9 @@ pub fn validate(
         &backends,
         ctx,
     )?;
+    let admin = super::admin::admin(file.admin.as_ref(), &file.listener, &listeners, ctx)?;
     Ok(Config {
+        admin,
         source,
         runtime,
         timeouts,

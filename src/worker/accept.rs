@@ -95,6 +95,7 @@ impl Worker {
         if errno == libc::ECANCELED {
             return;
         }
+        self.counters().accept_error(l as u16, errno);
         let quiet = self
             .last_accept_warning_ms
             .is_some_and(|t| self.now_ms < t + ACCEPT_WARNING_INTERVAL_MS);
@@ -123,11 +124,14 @@ impl Worker {
                 return;
             }
         };
+        self.counters().accepted(l as u16);
         let listener = &self.shared.config.listeners[l];
         let active = &self.shared.active[l].0;
         if active.fetch_add(1, Ordering::Relaxed) >= listener.max_connections {
             active.fetch_sub(1, Ordering::Relaxed);
             net::close(fd);
+            self.counters().refused(l as u16, Termination::LimitReached);
+            self.counters().closed(l as u16, Termination::LimitReached);
             log_close(&CloseRecord {
                 worker: self.id,
                 client,
@@ -184,6 +188,8 @@ impl Worker {
             .insert(self.now_ms + self.shortest_timeout_ms(), key);
         if !trusted {
             tracing::warn!(worker = self.id, %client, listener = %listener.name, "PROXY header from an address not in trusted_proxies; closing");
+            self.counters()
+                .refused(l as u16, Termination::ProxyUntrusted);
             self.begin_close(&mut conn, Termination::ProxyUntrusted);
         } else if conn.stage.is_ingress() {
             self.submit_ingress_recv(key, &mut conn);

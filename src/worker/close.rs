@@ -17,6 +17,7 @@ impl Worker {
         if conn.stage.is_closing() {
             return;
         }
+        self.count_handshake_failure(conn, cause);
         let closing = Stage::Closing {
             cause,
             since_ms: self.now_ms,
@@ -80,6 +81,7 @@ impl Worker {
         let Stage::Closing { cause, relay, .. } = &conn.stage else {
             unreachable!("finalize outside the closing stage");
         };
+        self.counters().closed(conn.listener, *cause);
         let (delivered_in, delivered_out) = relay.as_ref().map_or((0, 0), |r| r.bytes());
         let (header, overhead) = conn
             .meta

@@ -61,13 +61,16 @@ impl Worker {
         session: TlsSession,
         held: Vec<u8>,
     ) -> bool {
+        self.counters().handshake_done(conn.listener);
         match self.handoff(conn, session, held) {
             Handoff::Kernel(state) => {
+                self.counters().offload(conn.listener, true, None);
                 conn.meta_mut().tls_offload = "kernel";
                 conn.ktls = Some(state);
                 true
             }
             Handoff::Userspace(session, held, reason) => {
+                self.counters().offload(conn.listener, false, reason);
                 let meta = conn.meta_mut();
                 meta.tls_offload = "userspace";
                 meta.offload_fallback = reason;

@@ -11,6 +11,7 @@
 
 mod accept;
 mod close;
+mod counting;
 mod ingress;
 mod kernel_tls;
 mod relaying;
@@ -49,6 +50,8 @@ pub struct Shared {
     pub active: Vec<PaddedCounter>,
     /// Whether this kernel can take TLS sessions (probed once at start-up), or why not.
     pub ktls: Result<(), String>,
+    /// Counters, one block per worker (each written only by its worker), and backend health.
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// A counter on its own cache line so listeners' counters don't false-share.
@@ -63,7 +66,9 @@ impl Shared {
             .iter()
             .map(|_| PaddedCounter::default())
             .collect();
+        let metrics = crate::metrics::Metrics::new(&config);
         Shared {
+            metrics,
             config,
             draining: AtomicBool::new(false),
             hard_stop: AtomicBool::new(false),
@@ -351,6 +356,11 @@ impl Worker {
         }
         tracing::debug!(worker = self.id, accepted = self.accepted, "worker stopped");
         Ok(())
+    }
+
+    /// This worker's counters (only this worker writes them).
+    fn counters(&self) -> &crate::metrics::WorkerCounters {
+        self.shared.metrics.worker(self.id)
     }
 
     fn finished(&self) -> bool {

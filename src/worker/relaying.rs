@@ -21,6 +21,7 @@ impl Worker {
             Stage::Connecting { prelude, .. } => prelude.take(),
             _ => None,
         };
+        self.count_prelude(conn, prelude.as_ref());
         conn.stage = Stage::Relaying(Relay::new());
         conn.client_active_ms = self.now_ms;
         conn.server_active_ms = self.now_ms;
@@ -58,6 +59,7 @@ impl Worker {
             let Some(received) = self.on_ktls_control(conn, sending) else {
                 return;
             };
+            self.count_received(conn, from, 0, &received);
             let step = relay_of(conn).half_from(from).on_recv(received);
             return self.apply(key, conn, from, step);
         }
@@ -79,6 +81,7 @@ impl Worker {
                 }
             }
         };
+        self.count_received(conn, from, c.result, &received);
         let step = relay_of(conn).half_from(from).on_recv(received);
         self.apply(key, conn, from, step);
     }

@@ -133,6 +133,7 @@ impl Worker {
                 }
                 Err(error) => {
                     tracing::warn!(worker = self.id, server = %addr, %error, "cannot create a backend socket");
+                    self.count_connect(conn, server as u16, Some(Termination::ConnectError));
                     last_failure = Some(Termination::ConnectError);
                     attempt += 1;
                     server = (server + 1) % count;
@@ -155,10 +156,12 @@ impl Worker {
             return;
         };
         if result == 0 {
+            self.count_connect(conn, server, None);
             self.start_relay(key, conn);
             return;
         }
         let failure = connect_failure(-result);
+        self.count_connect(conn, server, Some(failure));
         let backend = &self.shared.config.backends[conn.backend.unwrap_or_default() as usize];
         tracing::debug!(
             worker = self.id,

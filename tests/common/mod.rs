@@ -6,16 +6,19 @@
 //!   (`listening`, `ready`, access-log `close`) instead of sleeping.
 //! - [`backends`] holds the peers a proxy forwards to: an echo server, a listener whose accepted
 //!   streams the test drives by hand, a port that refuses, and a listener that drops SYNs.
+//! - [`admin`] talks HTTP to the admin listener and parses `/metrics` scrapes.
 //! - [`mosquitto`] finds (or, as root, installs) Debian's mosquitto for the interop test.
 //!
 //! Every wait is bounded and panics with the proxy's stderr tail, so a hung proxy is a
 //! failed test with a reason, never a hung CI job.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod admin;
 pub mod backends;
 pub mod examples;
 pub mod mosquitto;
 pub mod mqtt_peers;
+pub mod offload;
 pub mod pki;
 pub mod proxy_header;
 pub mod raw_tls;

@@ -1,0 +1,114 @@
+//! Counters keyed by label values that are only known when the event happens (a termination
+//! keyword, a backend server), one set per worker, written by that worker alone.
+//!
+//! Keys fill the slots in order of first use and are never removed, so a lookup scans the
+//! used slots and stops at the first empty one, where a new key goes. The sets stay small
+//! (a few dozen keys: listeners × keywords seen), and they are touched once per connection
+//! event, never per byte. A set that is full counts into [`CounterSet::dropped`] rather
+//! than lose the increment silently.
+
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicU64;
+
+use super::{CacheAligned, bump};
+
+/// Keys a set can hold. Listeners × termination keywords seen is the largest user: a few
+/// listeners × the ~20 keywords a real deployment produces, well under this.
+pub const CAPACITY: usize = 128;
+
+struct Slot<K> {
+    /// Set once, by the owning worker, before the first increment of `count`.
+    key: OnceLock<K>,
+    count: AtomicU64,
+}
+
+pub struct CounterSet<K> {
+    /// Aligned so that no other worker's counters share its first or last cache line.
+    slots: Box<CacheAligned<[Slot<K>; CAPACITY]>>,
+    dropped: AtomicU64,
+}
+
+impl<K: Copy + Eq> Default for CounterSet<K> {
+    fn default() -> Self {
+        CounterSet {
+            slots: Box::new(CacheAligned(std::array::from_fn(|_| Slot {
+                key: OnceLock::new(),
+                count: AtomicU64::new(0),
+            }))),
+            dropped: AtomicU64::new(0),
+        }
+    }
+}
+
+impl<K: Copy + Eq> CounterSet<K> {
+    /// Adds `n` to `key`'s counter. Only the owning worker may call this (see [`bump`]).
+    pub fn add(&self, key: K, n: u64) {
+        for slot in self.slots.0.iter() {
+            match slot.key.get() {
+                Some(k) if *k == key => return bump(&slot.count, n),
+                Some(_) => continue,
+                None => {
+                    // The single writer found the first free slot: nobody else can fill it.
+                    let _ = slot.key.set(key);
+                    return bump(&slot.count, n);
+                }
+            }
+        }
+        bump(&self.dropped, n);
+    }
+
+    /// Every key used so far with its count (any thread).
+    pub fn for_each(&self, mut f: impl FnMut(K, u64)) {
+        for slot in self.slots.0.iter() {
+            let Some(key) = slot.key.get() else { break };
+            f(*key, slot.count.load(std::sync::atomic::Ordering::Relaxed));
+        }
+    }
+
+    /// Increments that found the set full.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn collect(set: &CounterSet<(u16, &'static str)>) -> Vec<((u16, &'static str), u64)> {
+        let mut out = Vec::new();
+        set.for_each(|k, v| out.push((k, v)));
+        out
+    }
+
+    #[test]
+    fn keys_count_separately_in_order_of_first_use() {
+        let set = CounterSet::default();
+        set.add((0, "client_closed"), 1);
+        set.add((1, "client_closed"), 1);
+        set.add((0, "client_closed"), 2);
+        set.add((0, "tls_not_tls"), 1);
+        assert_eq!(
+            collect(&set),
+            [
+                ((0, "client_closed"), 3),
+                ((1, "client_closed"), 1),
+                ((0, "tls_not_tls"), 1)
+            ]
+        );
+        assert_eq!(set.dropped(), 0);
+    }
+
+    #[test]
+    fn a_full_set_counts_what_it_drops() {
+        let set: CounterSet<(u16, &'static str)> = CounterSet::default();
+        for i in 0..CAPACITY as u16 {
+            set.add((i, "k"), 1);
+        }
+        set.add((CAPACITY as u16, "k"), 5);
+        set.add((0, "k"), 1);
+        assert_eq!(set.dropped(), 5);
+        assert_eq!(collect(&set).len(), CAPACITY);
+        assert_eq!(collect(&set)[0], ((0, "k"), 2));
+    }
+}

@@ -1,0 +1,149 @@
+//! The Prometheus text exposition format, version 0.0.4
+//! (<https://prometheus.io/docs/instrumenting/exposition_formats/#text-based-format>):
+//! per family a `# HELP` and a `# TYPE` line, then one line per sample,
+//! `name{label="value",...} value`. Label values escape `\`, `"` and newline; HELP text
+//! escapes `\` and newline.
+
+use std::fmt::Write as _;
+
+/// The `Content-Type` of this format.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Counter,
+    Gauge,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Counter => "counter",
+            Kind::Gauge => "gauge",
+        }
+    }
+}
+
+/// A text exposition being written, family by family.
+#[derive(Default)]
+pub struct Exposition {
+    out: String,
+}
+
+impl Exposition {
+    pub fn new() -> Exposition {
+        Exposition::default()
+    }
+
+    /// Starts a family: its HELP and TYPE lines. Its samples follow with [`Self::sample`].
+    /// `name` is a valid metric name (ours are literals); counters end in `_total`.
+    pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
+        debug_assert!(kind != Kind::Counter || name.ends_with("_total"));
+        self.out.push_str("# HELP ");
+        self.out.push_str(name);
+        self.out.push(' ');
+        escape(&mut self.out, help, false);
+        self.out.push_str("\n# TYPE ");
+        self.out.push_str(name);
+        self.out.push(' ');
+        self.out.push_str(kind.as_str());
+        self.out.push('\n');
+    }
+
+    /// One sample of the family just started. Label names are valid (ours are literals);
+    /// values are escaped.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+        self.out.push_str(name);
+        if !labels.is_empty() {
+            self.out.push('{');
+            for (i, (label, value)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.out.push(',');
+                }
+                self.out.push_str(label);
+                self.out.push_str("=\"");
+                escape(&mut self.out, value, true);
+                self.out.push('"');
+            }
+            self.out.push('}');
+        }
+        // Writing to a String cannot fail.
+        let _ = writeln!(self.out, " {value}");
+    }
+
+    pub fn finish(self) -> String {
+        self.out
+    }
+}
+
+/// Appends `text` with `\\` and newline escaped, and `"` too in a label value (`quotes`).
+fn escape(out: &mut String, text: &str, quotes: bool) {
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if quotes => out.push_str("\\\""),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_and_samples_render_byte_for_byte() {
+        let mut e = Exposition::new();
+        e.family("ringress_workers", Kind::Gauge, "Worker threads.");
+        e.sample("ringress_workers", &[], 2);
+        e.family(
+            "ringress_connections_closed_total",
+            Kind::Counter,
+            "Connections closed, by termination.",
+        );
+        e.sample(
+            "ringress_connections_closed_total",
+            &[("listener", "mqtt"), ("termination", "client_closed")],
+            3,
+        );
+        e.sample(
+            "ringress_connections_closed_total",
+            &[("listener", "mqtt"), ("termination", "error:server_reset")],
+            18_446_744_073_709_551_615,
+        );
+        assert_eq!(
+            e.finish(),
+            "# HELP ringress_workers Worker threads.\n\
+             # TYPE ringress_workers gauge\n\
+             ringress_workers 2\n\
+             # HELP ringress_connections_closed_total Connections closed, by termination.\n\
+             # TYPE ringress_connections_closed_total counter\n\
+             ringress_connections_closed_total{listener=\"mqtt\",termination=\"client_closed\"} 3\n\
+             ringress_connections_closed_total{listener=\"mqtt\",termination=\"error:server_reset\"} 18446744073709551615\n"
+        );
+    }
+
+    #[test]
+    fn label_values_and_help_are_escaped() {
+        let mut e = Exposition::new();
+        e.family("x_total", Kind::Counter, "a \\ b\nc \"q\"");
+        e.sample("x_total", &[("l", "back\\slash \"quote\"\nline")], 0);
+        assert_eq!(
+            e.finish(),
+            "# HELP x_total a \\\\ b\\nc \"q\"\n\
+             # TYPE x_total counter\n\
+             x_total{l=\"back\\\\slash \\\"quote\\\"\\nline\"} 0\n"
+        );
+    }
+
+    #[test]
+    fn a_family_without_samples_is_just_its_header() {
+        let mut e = Exposition::new();
+        e.family("y_total", Kind::Counter, "None yet.");
+        assert_eq!(
+            e.finish(),
+            "# HELP y_total None yet.\n# TYPE y_total counter\n"
+        );
+    }
+}
