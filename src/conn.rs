@@ -71,6 +71,11 @@ pub enum Termination {
     ProxyInvalid,
     /// The client's SNI matched no route and the listener has no `default_route`.
     NoRoute,
+    /// Every server of the backend is marked down (or drained): refused without a connect.
+    NoServerAvailable,
+    /// A health check marked the server down and its backend has
+    /// `on_marked_down = "shutdown-sessions"`.
+    ServerMarkedDown,
     /// A TLS failure, with the TLS layer's keyword (`tls_not_tls`, `tls_bad_client_cert`, ...).
     Tls(&'static str),
     /// The peer reset the connection (ECONNRESET/EPIPE).
@@ -100,6 +105,8 @@ impl fmt::Display for Termination {
             Termination::ProxyUntrusted => f.write_str("proxy_untrusted"),
             Termination::ProxyInvalid => f.write_str("proxy_invalid"),
             Termination::NoRoute => f.write_str("no_route"),
+            Termination::NoServerAvailable => f.write_str("no_server_available"),
+            Termination::ServerMarkedDown => f.write_str("server_marked_down"),
             Termination::Tls(keyword) => f.write_str(keyword),
             Termination::Reset(side) => write!(f, "error:{}_reset", side.as_str()),
             Termination::Unreachable(side) => write!(f, "error:{}_unreachable", side.as_str()),
@@ -198,6 +205,8 @@ mod tests {
             (Termination::ProxyUntrusted, "proxy_untrusted"),
             (Termination::ProxyInvalid, "proxy_invalid"),
             (Termination::NoRoute, "no_route"),
+            (Termination::NoServerAvailable, "no_server_available"),
+            (Termination::ServerMarkedDown, "server_marked_down"),
             (
                 Termination::Tls("tls_bad_client_cert"),
                 "tls_bad_client_cert",
