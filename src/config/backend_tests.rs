@@ -119,7 +119,7 @@ fn health_check_defaults_and_values() {
 
     let text = backend(
         "servers = [\"127.0.0.1:1883\"]",
-        "health_check = { interval = \"5s\", timeout = \"2s\", rise = 1, fall = 5, kind = \"mqtt\", username = \"hc\", password = \"pw\" }\non_marked_down = \"shutdown-sessions\"\n",
+        "health_check = { interval = \"5s\", timeout = \"2s\", rise = 1, fall = 5, kind = \"mqtt\", username = \"hc\", password = \"s3cr3t\" }\non_marked_down = \"shutdown-sessions\"\n",
     );
     let config = parse(&text).unwrap();
     let b = &config.backends[0];
@@ -128,9 +128,13 @@ fn health_check_defaults_and_values() {
         (check.interval, check.timeout, check.rise, check.fall),
         (Duration::from_secs(5), Duration::from_secs(2), 1, 5)
     );
-    let want = crate::health::mqtt_check_connect("", Some("hc"), Some(b"pw")).unwrap();
+    let want = crate::health::mqtt_check_connect("", Some("hc"), Some(b"s3cr3t")).unwrap();
     assert_eq!(check.kind, CheckKind::Mqtt { connect: want });
     assert_eq!(b.on_marked_down, OnMarkedDown::ShutdownSessions);
+    assert!(
+        !format!("{config:?}").contains("s3cr3t"),
+        "the password stays out of Debug"
+    );
     let summary = config.summary();
     assert!(
         summary.contains(

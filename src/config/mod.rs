@@ -278,13 +278,25 @@ pub struct HealthCheck {
     pub kind: CheckKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum CheckKind {
     /// The server accepts a TCP connection (after a PROXY LOCAL header, if it wants one).
     Tcp,
     /// The broker answers a CONNECT with a CONNACK accepting it. `connect` is the packet
     /// ([`crate::health::mqtt_check_connect`]), built once here.
     Mqtt { connect: Vec<u8> },
+}
+
+/// By hand: the CONNECT may hold the check's password, which must not reach a log.
+impl std::fmt::Debug for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckKind::Tcp => f.write_str("Tcp"),
+            CheckKind::Mqtt { connect } => {
+                write!(f, "Mqtt {{ connect: <{} bytes> }}", connect.len())
+            }
+        }
+    }
 }
 
 impl CheckKind {
