@@ -28,6 +28,18 @@ pub enum Balance {
     Source,
 }
 
+impl Balance {
+    /// As spelt in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round-robin",
+            Balance::LeastConnections => "least-connections",
+            Balance::ClientId => "client-id",
+            Balance::Source => "source",
+        }
+    }
+}
+
 /// One server as the selector sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerSpec<'a> {

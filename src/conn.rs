@@ -64,6 +64,11 @@ pub enum Termination {
     ProxyInvalid,
     /// The client's SNI matched no route and the listener has no `default_route`.
     NoRoute,
+    /// Every server of the backend is marked down (or drained): refused without a connect.
+    NoServerAvailable,
+    /// A health check marked the server down and its backend has
+    /// `on_marked_down = "shutdown-sessions"`.
+    ServerMarkedDown,
     /// A TLS failure, with the TLS layer's keyword (`tls_not_tls`, `tls_bad_client_cert`, ...).
     Tls(&'static str),
     /// The peer reset the connection (ECONNRESET/EPIPE).
@@ -94,6 +99,8 @@ impl Termination {
             Termination::ProxyUntrusted => "proxy_untrusted",
             Termination::ProxyInvalid => "proxy_invalid",
             Termination::NoRoute => "no_route",
+            Termination::NoServerAvailable => "no_server_available",
+            Termination::ServerMarkedDown => "server_marked_down",
             Termination::Tls(keyword) => keyword,
             Termination::Reset(Side::Client) => "error:client_reset",
             Termination::Reset(Side::Server) => "error:server_reset",
@@ -207,6 +214,8 @@ mod tests {
             (Termination::ProxyUntrusted, "proxy_untrusted"),
             (Termination::ProxyInvalid, "proxy_invalid"),
             (Termination::NoRoute, "no_route"),
+            (Termination::NoServerAvailable, "no_server_available"),
+            (Termination::ServerMarkedDown, "server_marked_down"),
             (
                 Termination::Tls("tls_bad_client_cert"),
                 "tls_bad_client_cert",

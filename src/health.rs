@@ -7,6 +7,8 @@
 //! [`DISCONNECT`] if the broker accepted, close. A timeout, a refused connection or
 //! anything but `CheckResult::Ok` is a failure.
 
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+
 use crate::mqtt::wire::encode_vbi;
 
 /// Keep Alive the check's CONNECT announces, seconds.
@@ -95,6 +97,81 @@ impl HealthState {
             (false, true) => Some(Transition::WentUp),
             _ => None,
         }
+    }
+}
+
+/// Every server's up/down state as all workers see it. Written only by the worker that runs
+/// the checks; read by every worker with one relaxed load of the epoch per new connection
+/// and per tick, and the flags only after the epoch moved. Nothing here is touched per byte.
+pub struct HealthBoard {
+    /// Bumped (Release) after every transition; a worker whose copy differs re-reads
+    /// (after an Acquire load) the flags of every server.
+    epoch: AtomicU64,
+    /// `[backend][server]`, in config order.
+    servers: Vec<Vec<ServerFlags>>,
+}
+
+#[derive(Default)]
+struct ServerFlags {
+    up: AtomicBool,
+    /// Times the server was marked down: a worker that remembers a smaller number has
+    /// sessions to shut down, even if the server came back up before it looked.
+    downs: AtomicU32,
+}
+
+impl HealthBoard {
+    /// Every server starts up (see [`InitialState::Up`]); `servers[b]` is backend `b`'s count.
+    pub fn new(servers: impl IntoIterator<Item = usize>) -> HealthBoard {
+        let servers = servers
+            .into_iter()
+            .map(|n| {
+                (0..n)
+                    .map(|_| ServerFlags {
+                        up: AtomicBool::new(true),
+                        downs: AtomicU32::new(0),
+                    })
+                    .collect()
+            })
+            .collect();
+        HealthBoard {
+            epoch: AtomicU64::new(0),
+            servers,
+        }
+    }
+
+    /// Changes after every [`publish`](Self::publish); compare with a remembered value.
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// A missing server counts as down.
+    pub fn is_up(&self, backend: usize, server: usize) -> bool {
+        self.flags(backend, server)
+            .is_some_and(|f| f.up.load(Ordering::Relaxed))
+    }
+
+    /// How many times the server has been marked down so far.
+    pub fn downs(&self, backend: usize, server: usize) -> u32 {
+        self.flags(backend, server)
+            .map_or(0, |f| f.downs.load(Ordering::Relaxed))
+    }
+
+    pub fn publish(&self, backend: usize, server: usize, transition: Transition) {
+        let Some(flags) = self.flags(backend, server) else {
+            return;
+        };
+        match transition {
+            Transition::WentDown => {
+                flags.downs.fetch_add(1, Ordering::Relaxed);
+                flags.up.store(false, Ordering::Relaxed);
+            }
+            Transition::WentUp => flags.up.store(true, Ordering::Relaxed),
+        }
+        self.epoch.fetch_add(1, Ordering::Release);
+    }
+
+    fn flags(&self, backend: usize, server: usize) -> Option<&ServerFlags> {
+        self.servers.get(backend)?.get(server)
     }
 }
 
@@ -395,6 +472,28 @@ mod tests {
         ] {
             assert_eq!(check_connack(bytes), CheckResult::Malformed, "{bytes:02x?}");
         }
+    }
+
+    #[test]
+    fn board_publishes_transitions_with_a_new_epoch() {
+        let board = HealthBoard::new([2, 1]);
+        let epoch = board.epoch();
+        assert!(board.is_up(0, 0) && board.is_up(0, 1) && board.is_up(1, 0));
+        assert!(
+            !board.is_up(1, 1) && !board.is_up(2, 0),
+            "missing servers are down"
+        );
+        board.publish(0, 1, Transition::WentDown);
+        assert_ne!(board.epoch(), epoch);
+        assert!(!board.is_up(0, 1) && board.is_up(0, 0));
+        assert_eq!(board.downs(0, 1), 1);
+        let epoch = board.epoch();
+        board.publish(0, 1, Transition::WentUp);
+        assert_ne!(board.epoch(), epoch);
+        assert!(board.is_up(0, 1));
+        // The down count stays: a worker that missed the short outage still sees it.
+        assert_eq!(board.downs(0, 1), 1);
+        board.publish(9, 9, Transition::WentDown); // ignored, no panic
     }
 
     #[test]

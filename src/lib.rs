@@ -13,7 +13,8 @@
 //! | PROXY-in | `worker::ingress`, [`proxy_protocol`] | the load balancer's v1/v2 header (sans-IO codec) |
 //! | TLS/ClientHello | `worker::ingress`, [`tls`] | ClientHello peek, rustls unbuffered handshake (sans-IO), per-route server configs |
 //! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
-//! | upstream + PROXY-out | `worker::upstream`, [`proxy_out`] | choose a server, connect with a linked timeout, fail over; HAProxy-compatible header |
+//! | upstream + PROXY-out | `worker::upstream`, [`balance`], [`proxy_out`] | choose a server (balance, weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
+//! | health checks | `worker::checks`, [`health`] | worker 0 checks servers on its ring (tcp or MQTT CONNECT/CONNACK), rise/fall, a shared up/down board every worker reads; shutdown-sessions |
 //! | relay | [`relay`], `worker::relaying` | sans-IO per-direction state machine: recv → send → recv, half-close; userspace TLS records |
 //! | timers | [`timer`] | a lazy timer wheel for handshake and idle timeouts |
 //! | close | `worker::close`, [`access_log`] | cancel, wait for completions, close; one line per connection |
@@ -21,10 +22,8 @@
 //! | metrics | [`metrics`] | per-worker counters bumped where events happen; Prometheus text on the admin listener's own thread |
 //! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, raw fds, kTLS setsockopt/cmsg |
 //!
-//! Not yet on the data path (issue 6 building blocks, sans-IO and tested): [`mqtt`] (CONNECT
-//! parser, CONNACK), [`balance`] (weighted round-robin, least-connections, rendezvous
-//! hashing), [`health`] (rise/fall, MQTT check packets). Benchmark tools: [`loadgen`]
-//! (`ringress-load`, `ringress-sink`).
+//! Not yet on the data path (issue 6 building block, sans-IO and tested): [`mqtt`] (CONNECT
+//! parser, CONNACK). Benchmark tools: [`loadgen`] (`ringress-load`, `ringress-sink`).
 #![deny(unsafe_code)]
 
 pub mod access_log;

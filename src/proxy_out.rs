@@ -95,6 +95,24 @@ pub fn encode(
     }
 }
 
+/// The header a health check sends first, so a PROXY-protocol server accepts the check's
+/// connection: v2 `LOCAL` with no address and no TLVs (what HAProxy's checks send with
+/// `send-proxy-v2`), v1 `PROXY UNKNOWN`. Writes into `out`; returns its length (0 for none).
+pub fn check_header(mode: &ProxyProtocol, out: &mut [u8]) -> Result<usize, EncodeError> {
+    match mode {
+        ProxyProtocol::None => Ok(0),
+        ProxyProtocol::V1 => proxy_protocol::encode_v1(out, &Addresses::Unspec),
+        ProxyProtocol::V2(_) => proxy_protocol::encode_v2(
+            out,
+            &proxy_protocol::V2Options::SEND_PROXY_V2,
+            &SendInfo {
+                addresses: Addresses::Unspec,
+                ..SendInfo::default()
+            },
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +287,29 @@ mod tests {
             "v2-ssl"
         );
         assert_eq!(kind(&ssl_cn_cipher_authority()), "v2-ssl-cn");
+    }
+
+    #[test]
+    fn check_headers_are_local_and_unknown() {
+        let mut out = [0u8; MAX_HEADER_BYTES];
+        assert_eq!(check_header(&ProxyProtocol::None, &mut out), Ok(0));
+        let n = check_header(&ProxyProtocol::V1, &mut out).unwrap();
+        assert_eq!(&out[..n], b"PROXY UNKNOWN\r\n");
+        // Whatever TLVs the backend's clients get, a check sends the bare LOCAL header.
+        let n = check_header(
+            &ProxyProtocol::V2(V2Options::SEND_PROXY_V2_SSL_CN),
+            &mut out,
+        )
+        .unwrap();
+        assert_eq!(
+            &out[..n],
+            [
+                0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54,
+                0x0a, // signature
+                0x20, // version 2, LOCAL
+                0x00, // AF_UNSPEC, UNSPEC
+                0x00, 0x00, // no address block
+            ]
+        );
     }
 }

@@ -123,8 +123,76 @@ pub struct FileRoute {
 #[serde(deny_unknown_fields)]
 pub struct FileBackend {
     pub name: Spanned<String>,
-    pub servers: Spanned<Vec<Spanned<String>>>,
+    pub servers: Spanned<Vec<Spanned<FileServer>>>,
     pub connect_timeout: Option<NonZeroDuration>,
     pub proxy_protocol: Option<Spanned<String>>,
     pub proxy_v2_options: Option<SpannedList>,
+    pub balance: Option<Spanned<String>>,
+    pub health_check: Option<Spanned<FileHealthCheck>>,
+    pub on_marked_down: Option<Spanned<String>>,
+}
+
+/// One entry of `servers`: `"host:port"`, or `{ addr = "host:port", weight = 3 }` for a
+/// server with a weight. The string form is the one every existing config uses, so it stays.
+#[derive(Debug)]
+pub struct FileServer {
+    pub addr: String,
+    pub weight: Option<Spanned<i64>>,
+}
+
+impl<'de> Deserialize<'de> for FileServer {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // By hand rather than `#[serde(untagged)]`: untagged buffers the value, and a
+        // buffered value loses the spans `Spanned` needs for line numbers.
+        struct ServerVisitor;
+        impl<'de> serde::de::Visitor<'de> for ServerVisitor {
+            type Value = FileServer;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("\"host:port\" or a table { addr = \"host:port\", weight = 1 }")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<FileServer, E> {
+                Ok(FileServer {
+                    addr: text.to_owned(),
+                    weight: None,
+                })
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<FileServer, A::Error> {
+                let (mut addr, mut weight) = (None, None);
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
+                        "addr" if addr.is_none() => addr = Some(map.next_value::<String>()?),
+                        "weight" if weight.is_none() => weight = Some(map.next_value()?),
+                        "addr" | "weight" => {
+                            return Err(serde::de::Error::custom(format!("duplicate key `{key}`")));
+                        }
+                        other => {
+                            return Err(serde::de::Error::unknown_field(
+                                other,
+                                &["addr", "weight"],
+                            ));
+                        }
+                    }
+                }
+                let addr = addr.ok_or_else(|| serde::de::Error::missing_field("addr"))?;
+                Ok(FileServer { addr, weight })
+            }
+        }
+        deserializer.deserialize_any(ServerVisitor)
+    }
+}
+
+/// `health_check = { ... }` of a backend.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileHealthCheck {
+    pub interval: Option<NonZeroDuration>,
+    pub timeout: Option<NonZeroDuration>,
+    pub rise: Option<Spanned<i64>>,
+    pub fall: Option<Spanned<i64>>,
+    pub kind: Option<Spanned<String>>,
+    pub username: Option<Spanned<String>>,
+    pub password: Option<Spanned<String>>,
 }

@@ -11,7 +11,8 @@
 //! |---|---|
 //! | `file.rs` | serde model of the TOML, `deny_unknown_fields` everywhere |
 //! | `duration.rs` | `"1m30s"` strings, parsed inside `Deserialize` so errors keep their span |
-//! | `validate.rs` | ranges, names, addresses, backends and PROXY modes → [`Config`] |
+//! | `validate.rs` | ranges and names → [`Config`] |
+//! | `backends.rs` | backends: servers and weights, balance, PROXY-out modes, health checks |
 //! | `listeners.rs` | listeners: TLS mode, which keys each mode allows, PROXY-in |
 //! | `routes.rs` | routes: SNI tables, `default_route`, per-route `rustls::ServerConfig` |
 //! | `cidr.rs` | `trusted_proxies` blocks |
@@ -23,6 +24,9 @@
 //! The reference for users is `docs/config.md`.
 
 mod admin;
+#[cfg(test)]
+mod backend_tests;
+mod backends;
 mod cidr;
 mod duration;
 mod embedded;
@@ -75,6 +79,16 @@ pub mod defaults {
     /// on a slow mobile link finishes a TLS 1.2 handshake (2 round trips) in well under a
     /// second; 5 s only fires on stalled or malicious clients, which hold a slot meanwhile.
     pub const HANDSHAKE: Duration = Duration::from_secs(5);
+    /// Time between two health checks of a server (HAProxy's `inter 2s`): with `fall = 3` a
+    /// dead broker stops getting new clients within about 6 s.
+    pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+    /// A check not finished in this long failed. A broker on the same network answers a
+    /// CONNECT in milliseconds; 1 s (or the interval, if shorter) only fires on a stuck one.
+    pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+    /// Consecutive successful checks that bring a down server back (HAProxy's `rise 2`).
+    pub const CHECK_RISE: u32 = 2;
+    /// Consecutive failed checks that take an up server down (HAProxy's `fall 3`).
+    pub const CHECK_FALL: u32 = 3;
 }
 
 /// Where a configuration came from, for messages.
@@ -252,8 +266,67 @@ pub struct Backend {
     pub name: String,
     /// Resolved once at start-up (a host name resolves to all its addresses, in order).
     pub servers: Vec<SocketAddr>,
+    /// `weights[i]` is `servers[i]`'s relative share of new connections; 0 drains it.
+    pub weights: Vec<u32>,
+    pub balance: crate::balance::Balance,
+    /// Time allowed for one connect attempt to one server.
     pub connect_timeout: Duration,
     pub proxy_protocol: ProxyProtocol,
+    /// `None`: servers are never marked down (a failed connect still fails over).
+    pub health_check: Option<HealthCheck>,
+    pub on_marked_down: OnMarkedDown,
+}
+
+/// How and how often a backend's servers are checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    pub interval: Duration,
+    /// A check (connect, and for MQTT the CONNACK) not finished in this long failed.
+    pub timeout: Duration,
+    pub rise: u32,
+    pub fall: u32,
+    pub kind: CheckKind,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub enum CheckKind {
+    /// The server accepts a TCP connection (after a PROXY LOCAL header, if it wants one).
+    Tcp,
+    /// The broker answers a CONNECT with a CONNACK accepting it. `connect` is the packet
+    /// ([`crate::health::mqtt_check_connect`]), built once here.
+    Mqtt { connect: Vec<u8> },
+}
+
+/// By hand: the CONNECT may hold the check's password, which must not reach a log.
+impl std::fmt::Debug for CheckKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckKind::Tcp => f.write_str("Tcp"),
+            CheckKind::Mqtt { connect } => {
+                write!(f, "Mqtt {{ connect: <{} bytes> }}", connect.len())
+            }
+        }
+    }
+}
+
+impl CheckKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "tcp",
+            CheckKind::Mqtt { .. } => "mqtt",
+        }
+    }
+}
+
+/// What happens to a server's open sessions when a health check marks it down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OnMarkedDown {
+    /// Leave them: the broker may only be slow, and its clients are still served.
+    #[default]
+    Keep,
+    /// Close them (HAProxy's `on-marked-down shutdown-sessions`), so devices reconnect to
+    /// a healthy server now instead of at their next keepalive timeout.
+    ShutdownSessions,
 }
 
 pub use duration::format_duration;
@@ -469,7 +542,15 @@ impl Config {
             );
         }
         for b in &self.backends {
-            let servers: Vec<String> = b.servers.iter().map(ToString::to_string).collect();
+            let servers: Vec<String> = b
+                .servers
+                .iter()
+                .zip(&b.weights)
+                .map(|(s, w)| match w {
+                    1 => s.to_string(),
+                    w => format!("{s} (weight {w})"),
+                })
+                .collect();
             let proxy = match b.proxy_protocol {
                 ProxyProtocol::None => String::new(),
                 ProxyProtocol::V1 => ", proxy_protocol v1".to_owned(),
@@ -483,9 +564,29 @@ impl Config {
                     format!(", proxy_protocol v2 [{}]", on.join(" "))
                 }
             };
+            // The default is left out, as the PROXY mode's is.
+            let balance = match b.balance {
+                crate::balance::Balance::RoundRobin => String::new(),
+                other => format!(", balance {}", other.as_str()),
+            };
+            let check = match &b.health_check {
+                None => String::new(),
+                Some(c) => format!(
+                    ", health_check {} every {} (timeout {}, rise {}, fall {}), on_marked_down {}",
+                    c.kind.as_str(),
+                    format_duration(c.interval),
+                    format_duration(c.timeout),
+                    c.rise,
+                    c.fall,
+                    match b.on_marked_down {
+                        OnMarkedDown::Keep => "keep",
+                        OnMarkedDown::ShutdownSessions => "shutdown-sessions",
+                    }
+                ),
+            };
             let _ = writeln!(
                 out,
-                "backend {}: servers {}, connect_timeout {}{proxy}",
+                "backend {}: servers {}{balance}, connect_timeout {}{proxy}{check}",
                 b.name,
                 servers.join(" "),
                 format_duration(b.connect_timeout),

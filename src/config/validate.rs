@@ -4,19 +4,16 @@
 //! Every error goes through [`Ctx::error`], which puts the file, line and key in front.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::{Range, RangeInclusive};
 use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::file::{FileBackend, FileConfig, FileRuntime, FileTimeouts, SpannedList};
-use super::locate::{entry_label, is_valid_name, line_of};
+use super::file::{FileConfig, FileRuntime, FileTimeouts, SpannedList};
+use super::locate::{is_valid_name, line_of};
 use super::{
-    Backend, Config, ConfigError, ConfigSource, ProxyProtocol, Runtime, Timeouts, V2_OPTIONS,
-    defaults, listeners, routes,
+    Config, ConfigError, ConfigSource, Runtime, Timeouts, backends, defaults, listeners, routes,
 };
-use crate::proxy_protocol::V2Options;
 
 /// Upper bounds, each with its reason.
 pub(super) mod limits {
@@ -87,7 +84,7 @@ pub fn validate(
     }
     let runtime = runtime(&file.runtime, ctx)?;
     let timeouts = timeouts(&file.timeouts);
-    let backends = backends(&file.backend, ctx)?;
+    let backends = backends::backends(&file.backend, ctx)?;
     let (mut listeners, listener_tls) = listeners::listeners(&file.listener, &backends, ctx)?;
     let routes = routes::routes(
         &file.route,
@@ -197,138 +194,6 @@ pub(super) fn check_name(
         return Err(ctx.error(Some(name.span()), &key, what));
     }
     Ok(())
-}
-
-fn backends(file: &[FileBackend], ctx: &Ctx<'_>) -> Result<Vec<Backend>, ConfigError> {
-    let mut seen = HashMap::new();
-    let mut backends = Vec::with_capacity(file.len());
-    for (index, entry) in file.iter().enumerate() {
-        check_name("backend", index, &entry.name, &mut seen, ctx)?;
-        let label = entry_label("backend", index, Some(entry.name.get_ref()));
-        if entry.servers.get_ref().is_empty() {
-            let what = "empty list (expected at least one \"host:port\")".to_owned();
-            return Err(ctx.error(
-                Some(entry.servers.span()),
-                &format!("{label}.servers"),
-                what,
-            ));
-        }
-        let mut servers = Vec::new();
-        for (i, server) in entry.servers.get_ref().iter().enumerate() {
-            let resolved = resolve_server(server.get_ref()).map_err(|what| {
-                ctx.error(Some(server.span()), &format!("{label}.servers[{i}]"), what)
-            })?;
-            for addr in resolved {
-                // A name listed twice, or a name and its address, would double that
-                // server's share of connections; keep the first occurrence only.
-                if !servers.contains(&addr) {
-                    servers.push(addr);
-                }
-            }
-        }
-        backends.push(Backend {
-            name: entry.name.get_ref().clone(),
-            servers,
-            connect_timeout: entry
-                .connect_timeout
-                .map_or(defaults::CONNECT_TIMEOUT, |d| d.0),
-            proxy_protocol: proxy_protocol(entry, &label, ctx)?,
-        });
-    }
-    Ok(backends)
-}
-
-/// `ip:port`, `[v6]:port` or `host:port`; a host name is resolved now, once, to all its
-/// addresses (the runtime never calls the resolver: it would block a worker's ring).
-fn resolve_server(text: &str) -> Result<Vec<SocketAddr>, String> {
-    const EXPECTED: &str = "expected \"host:port\", \"ip:port\" or \"[ipv6]:port\"";
-    let addrs = match text.parse::<SocketAddr>() {
-        Ok(addr) => vec![addr],
-        Err(_) => {
-            let Some((host, port)) = text.rsplit_once(':') else {
-                return Err(format!("{text:?} has no port ({EXPECTED})"));
-            };
-            if host.contains(':') {
-                return Err(format!(
-                    "{text:?}: an IPv6 address needs brackets ({EXPECTED})"
-                ));
-            }
-            let Ok(port) = port.parse::<u16>() else {
-                return Err(format!(
-                    "{text:?}: invalid port {port:?} ({EXPECTED}, port 1..=65535)"
-                ));
-            };
-            if host.is_empty() {
-                return Err(format!("{text:?} has no host ({EXPECTED})"));
-            }
-            let addrs: Vec<SocketAddr> = (host, port)
-                .to_socket_addrs()
-                .map_err(|e| {
-                    format!("cannot resolve host {host:?}: {e} ({EXPECTED} with a resolvable host)")
-                })?
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!(
-                    "host {host:?} resolved to no address ({EXPECTED} with a resolvable host)"
-                ));
-            }
-            addrs
-        }
-    };
-    if addrs.iter().any(|a| a.port() == 0) {
-        return Err(format!(
-            "{text:?}: port 0 cannot be connected to ({EXPECTED}, port 1..=65535)"
-        ));
-    }
-    Ok(addrs)
-}
-
-/// `proxy_protocol` and `proxy_v2_options`, as HAProxy's `send-proxy*` server keywords.
-fn proxy_protocol(
-    entry: &FileBackend,
-    label: &str,
-    ctx: &Ctx<'_>,
-) -> Result<ProxyProtocol, ConfigError> {
-    const MODES: &str = "expected one of \"none\", \"v1\", \"v2\", \"v2-ssl\", \"v2-ssl-cn\"";
-    let mode = entry.proxy_protocol.as_ref();
-    let base = match mode.map(|m| m.get_ref().as_str()) {
-        None | Some("none") => None,
-        Some("v1") => Some(ProxyProtocol::V1),
-        Some("v2") => Some(ProxyProtocol::V2(V2Options::SEND_PROXY_V2)),
-        Some("v2-ssl") => Some(ProxyProtocol::V2(V2Options::SEND_PROXY_V2_SSL)),
-        Some("v2-ssl-cn") => Some(ProxyProtocol::V2(V2Options::SEND_PROXY_V2_SSL_CN)),
-        Some(other) => {
-            let mode = mode.expect("matched Some");
-            let what = format!("unknown PROXY protocol mode {other:?} ({MODES})");
-            return Err(ctx.error(Some(mode.span()), &format!("{label}.proxy_protocol"), what));
-        }
-    };
-    let options_key = format!("{label}.proxy_v2_options");
-    let options = entry.proxy_v2_options.as_ref();
-    let mut protocol = base.unwrap_or(ProxyProtocol::None);
-    let Some(options) = options.filter(|o| !o.get_ref().is_empty()) else {
-        return Ok(protocol);
-    };
-    let ProxyProtocol::V2(mut v2) = protocol else {
-        let mode = mode.map_or("none", |m| m.get_ref().as_str());
-        let what = format!(
-            "options need a v2 mode, but proxy_protocol is {mode:?} (expected proxy_protocol = \"v2\", \"v2-ssl\" or \"v2-ssl-cn\")"
-        );
-        return Err(ctx.error(Some(options.span()), &options_key, what));
-    };
-    for (i, option) in options.get_ref().iter().enumerate() {
-        v2 = v2.with_option(option.get_ref()).ok_or_else(|| {
-            let known: Vec<String> = V2_OPTIONS.iter().map(|o| format!("{o:?}")).collect();
-            let what = format!(
-                "unknown option {:?} (expected HAProxy proxy-v2-options: {})",
-                option.get_ref(),
-                known.join(", ")
-            );
-            ctx.error(Some(option.span()), &format!("{options_key}[{i}]"), what)
-        })?;
-    }
-    protocol = ProxyProtocol::V2(v2);
-    Ok(protocol)
 }
 
 /// A list of strings that, when present, must not be empty.

@@ -132,6 +132,23 @@ pub fn send_nonblocking(fd: RawFd, bytes: &[u8]) {
     }
 }
 
+/// One non-blocking send outside the ring that reports how many bytes went out: for a
+/// health check's few bytes on a socket that has just connected (its send buffer is empty,
+/// so they fit), where a completion round trip would buy nothing.
+pub fn send_now(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+    // SAFETY: bytes is a live slice for the duration of the call; MSG_DONTWAIT keeps it
+    // from blocking, MSG_NOSIGNAL from raising SIGPIPE on a reset peer.
+    let n = unsafe {
+        libc::send(
+            fd,
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 /// Sends a FIN toward the peer (half-close); reading stays possible.
 pub fn shutdown_write(fd: RawFd) {
     // SAFETY: plain syscall on an fd we own; errors (ENOTCONN after a reset) are harmless

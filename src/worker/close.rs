@@ -78,6 +78,7 @@ impl Worker {
         self.shared.active[conn.listener as usize]
             .0
             .fetch_sub(1, Ordering::Relaxed);
+        self.release_server(&conn);
         let Stage::Closing { cause, relay, .. } = &conn.stage else {
             unreachable!("finalize outside the closing stage");
         };

@@ -159,6 +159,12 @@ impl Worker {
         let tls_config = config.routes[route].tls.clone();
         conn.backend = Some(config.routes[route].backend as u16);
         conn.meta_mut().route = Some(route as u16);
+        // Every server down: refuse before the handshake, with an alert rather than a bare
+        // close (docs/config.md, "Health checks").
+        if !self.backend_available(conn.backend.map_or(0, usize::from)) {
+            let alert = alert_record(rustls::AlertDescription::InternalError);
+            return self.close_after_send(key, conn, &alert, Termination::NoServerAvailable);
+        }
         let Stage::ClientHello { pending } = std::mem::replace(&mut conn.stage, connecting(None))
         else {
             unreachable!()

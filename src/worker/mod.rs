@@ -10,6 +10,7 @@
 //! → [`close`].
 
 mod accept;
+mod checks;
 mod close;
 mod counting;
 mod ingress;
@@ -52,6 +53,8 @@ pub struct Shared {
     pub ktls: Result<(), String>,
     /// Counters, one block per worker (each written only by its worker), and backend health.
     pub metrics: crate::metrics::Metrics,
+    /// Servers' up/down state: written by worker 0's health checks, read by every worker.
+    pub health: crate::health::HealthBoard,
 }
 
 /// A counter on its own cache line so listeners' counters don't false-share.
@@ -67,6 +70,8 @@ impl Shared {
             .map(|_| PaddedCounter::default())
             .collect();
         let metrics = crate::metrics::Metrics::new(&config);
+        let health =
+            crate::health::HealthBoard::new(config.backends.iter().map(|b| b.servers.len()));
         Shared {
             metrics,
             config,
@@ -74,6 +79,7 @@ impl Shared {
             hard_stop: AtomicBool::new(false),
             active,
             ktls,
+            health,
         }
     }
 }
@@ -105,6 +111,10 @@ enum Op {
     SendServer = 9,
     /// Completion of a cancel request; nothing to do.
     Cancel = 10,
+    /// Health checks (worker 0); the key index is the check's index.
+    CheckConnect = 11,
+    CheckTimer = 12,
+    CheckRecv = 13,
 }
 
 /// `user_data` layout: op (8 bits) | generation (24 bits) | slot index (32 bits).
@@ -138,6 +148,9 @@ impl Token {
             8 => Op::SendClient,
             9 => Op::SendServer,
             10 => Op::Cancel,
+            11 => Op::CheckConnect,
+            12 => Op::CheckTimer,
+            13 => Op::CheckRecv,
             _ => return None,
         };
         let key = Key {
@@ -181,7 +194,8 @@ struct Conn {
     /// Ring operations whose completion has not arrived yet; fds close only at zero.
     inflight: u16,
     stage: Stage<Buf>,
-    /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses).
+    /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses), and the
+    /// fail-over order after a failed connect.
     meta: Option<Box<Meta>>,
     /// Userspace TLS while relaying (terminate listeners).
     tls: Option<Box<TlsRelay>>,
@@ -210,6 +224,9 @@ struct Meta {
     tls_offload: &'static str,
     /// Why `tls_offload = "auto"` stayed in userspace.
     offload_fallback: Option<&'static str>,
+    /// Servers still to try after a failed connect, the next one last (filled at the first
+    /// failure, so a connection that connects at once never allocates it).
+    failover: Vec<u16>,
 }
 
 /// A terminated TLS session while relaying.
@@ -254,8 +271,14 @@ impl Conn {
 struct BackendSlot {
     targets: Vec<TargetId>,
     connect_timeout: DurationId,
-    /// Round-robin start for the next connection (per worker: no shared state).
-    next: usize,
+    /// Picks servers; per worker, so round-robin and least-connections need no shared state.
+    selector: crate::balance::Selector,
+    /// This worker's copy of the health board's flags, refreshed when its epoch moves.
+    up: Vec<bool>,
+    /// The board's down counts as last seen, to notice every marking down.
+    downs_seen: Vec<u32>,
+    /// This worker's connections per server, from the connect attempt until close.
+    active: Vec<u32>,
 }
 
 pub struct Worker {
@@ -280,6 +303,12 @@ pub struct Worker {
     accepted: u64,
     /// Reused for small TLS outputs written straight to a socket (close_notify).
     scratch: Vec<u8>,
+    /// The health board's epoch when this worker last copied it.
+    health_epoch: u64,
+    /// (backend, server) marked down since the last tick, whose sessions are to be closed.
+    marked_down: Vec<(u16, u16)>,
+    /// Worker 0 with health checks configured: the checks it runs.
+    checks: Option<checks::Checks>,
 }
 
 impl Worker {
@@ -293,12 +322,25 @@ impl Worker {
         let backends = config
             .backends
             .iter()
-            .map(|b| BackendSlot {
-                targets: b.servers.iter().map(|s| ring.register_target(*s)).collect(),
-                connect_timeout: ring.register_duration(b.connect_timeout),
-                next: init.id,
-            })
+            .map(|b| BackendSlot::new(b, init.id, &mut ring))
             .collect();
+        let checks = (init.id == 0)
+            .then(|| checks::Checks::new(config, &mut ring))
+            .flatten();
+        if checks.is_some() {
+            // Checked servers start up (docs/config.md, "Initial state"): say so in
+            // `ringress_server_up` from the start rather than after the first transition.
+            for (b, backend) in config.backends.iter().enumerate() {
+                for s in 0..backend.servers.len() {
+                    if let (Some(_), Some(health)) = (
+                        &backend.health_check,
+                        init.shared.metrics.backends.server(b, s),
+                    ) {
+                        health.mark_up();
+                    }
+                }
+            }
+        }
         let tick = ring.register_duration(Duration::from_millis(RESOLUTION_MS));
         let listeners = init
             .listen_fds
@@ -325,6 +367,9 @@ impl Worker {
             last_accept_warning_ms: None,
             accepted: 0,
             scratch: Vec::new(),
+            health_epoch: 0,
+            marked_down: Vec::new(),
+            checks,
         })
     }
 
@@ -364,7 +409,10 @@ impl Worker {
     }
 
     fn finished(&self) -> bool {
-        self.drain_deadline_ms.is_some() && self.conns.is_empty() && self.listeners_closed()
+        self.drain_deadline_ms.is_some()
+            && self.conns.is_empty()
+            && self.listeners_closed()
+            && self.checks.as_ref().is_none_or(checks::Checks::idle)
     }
 
     fn dispatch(&mut self, c: Completion) {
@@ -385,6 +433,9 @@ impl Worker {
                 self.on_tick();
             }
             Op::Cancel => {}
+            Op::CheckConnect | Op::CheckTimer | Op::CheckRecv => {
+                self.on_check_completion(op, key.index as usize, c);
+            }
             _ => self.on_conn_completion(op, key, c),
         }
     }
@@ -411,7 +462,13 @@ impl Worker {
             Op::RecvServer => self.on_recv(key, &mut conn, Side::Server, c),
             Op::SendClient => self.on_send(key, &mut conn, Side::Client, c.result),
             Op::SendServer => self.on_send(key, &mut conn, Side::Server, c.result),
-            Op::Accept | Op::Wake | Op::Tick | Op::Cancel => unreachable!("not a connection op"),
+            Op::Accept
+            | Op::Wake
+            | Op::Tick
+            | Op::Cancel
+            | Op::CheckConnect
+            | Op::CheckTimer
+            | Op::CheckRecv => unreachable!("not a connection op"),
         }
         self.settle(key, conn);
     }
@@ -430,6 +487,7 @@ impl Worker {
             let grace = self.shared.config.runtime.shutdown_grace.as_millis() as u64;
             self.drain_deadline_ms = Some(self.now_ms + grace);
             self.close_listeners();
+            self.stop_checks();
             tracing::debug!(
                 worker = self.id,
                 open = self.conns.len(),
@@ -439,6 +497,7 @@ impl Worker {
         if self.shared.hard_stop.load(Ordering::Acquire) {
             self.drain_deadline_ms.get_or_insert(self.now_ms);
             self.close_listeners();
+            self.stop_checks();
             self.close_all(crate::conn::Termination::Shutdown);
         }
     }
@@ -446,6 +505,9 @@ impl Worker {
     fn on_tick(&mut self) {
         self.expire_timers();
         self.resume_paused_listeners();
+        self.run_checks();
+        self.refresh_health();
+        self.shut_down_marked_sessions();
         if let Some(deadline) = self.drain_deadline_ms
             && self.now_ms >= deadline
             && !self.conns.is_empty()

@@ -1,15 +1,23 @@
-//! Upstream: pick a server of the connection's backend, connect through the ring with a
-//! linked timeout, and on refusal or timeout try the next server; when none is left, close
-//! the client with the last failure as the cause. Before the first attempt the prelude is
-//! built: the PROXY header for the backend (PROXY-out) followed by any bytes already read
-//! from the client, all in one buffer so the header goes out in one send.
+//! Upstream: pick a server of the connection's backend (the backend's `balance`, among the
+//! servers the health checks hold up), connect through the ring with a linked timeout, and
+//! on refusal or timeout try the next healthy server in the order the balancer gives; when
+//! none is left, close the client with the last failure as the cause. Before the first
+//! attempt the prelude is built: the PROXY header for the backend (PROXY-out) followed by
+//! any bytes already read from the client, all in one buffer so the header goes out in one
+//! send.
+//!
+//! Also every worker's side of the health checks: its copy of the servers' up/down flags,
+//! and closing the sessions of a server marked down (`on_marked_down = "shutdown-sessions"`).
 
-use super::{Conn, Op, Token, Worker};
+use super::{BackendSlot, Conn, Op, Token, Worker};
+use crate::balance::{Balance, Selector, ServerSpec, source_key};
+use crate::config::{Backend, OnMarkedDown};
 use crate::conn::{Stage, Termination};
 use crate::proxy_out;
 use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
 use crate::sys::net;
+use crate::sys::uring::Ring;
 
 /// Why one connect attempt failed, from the connect's CQE result.
 fn connect_failure(errno: i32) -> Termination {
@@ -22,11 +30,18 @@ fn connect_failure(errno: i32) -> Termination {
 }
 
 impl Worker {
-    /// First attempt: builds the prelude, then tries servers starting from this worker's
-    /// round-robin position. `early` is what was read from the client already.
+    /// First attempt: picks a server, builds the prelude and connects. `early` is what was
+    /// read from the client already.
     pub(super) fn start_connect(&mut self, key: Key, conn: &mut Conn, early: &[u8]) {
         let Some(backend) = conn.backend else {
             return self.begin_close(conn, Termination::Internal);
+        };
+        self.refresh_health();
+        let slot = &mut self.backends[backend as usize];
+        let mut scratch = [0u8; 16];
+        let balance_key = balance_key(conn, slot.selector.balance(), &mut scratch);
+        let Some(first) = slot.selector.pick(balance_key, &slot.up, &slot.active) else {
+            return self.refuse_no_server(conn);
         };
         let prelude = match self.build_prelude(conn, backend as usize, early) {
             Ok(prelude) => prelude,
@@ -34,14 +49,28 @@ impl Worker {
         };
         conn.stage = Stage::Connecting {
             attempt: 0,
-            server: 0,
+            server: first as u16,
             last_failure: None,
             prelude,
         };
-        let slot = &mut self.backends[backend as usize];
-        let first = slot.next % slot.targets.len();
-        slot.next = slot.next.wrapping_add(1);
-        self.connect_attempt(key, conn, 0, first, None);
+        self.connect_attempt(key, conn, first, None);
+    }
+
+    /// Whether backend `backend` has a server to send a new client to now; lets a TLS
+    /// listener refuse before spending a handshake on a client it cannot serve.
+    pub(super) fn backend_available(&mut self, backend: usize) -> bool {
+        self.refresh_health();
+        let slot = &self.backends[backend];
+        slot.up
+            .iter()
+            .zip(self.shared.config.backends[backend].weights.iter())
+            .any(|(&up, &w)| up && w > 0)
+    }
+
+    /// Every server of the backend is down: refuse at once rather than try a connect.
+    pub(super) fn refuse_no_server(&mut self, conn: &mut Conn) {
+        tracing::debug!(worker = self.id, client = %conn.client, "no server available");
+        self.begin_close(conn, Termination::NoServerAvailable);
     }
 
     /// The PROXY header (if the backend wants one) followed by `early`, in one buffer.
@@ -92,33 +121,29 @@ impl Worker {
         Ok(Some(buf))
     }
 
-    /// Tries server `server`, or the ones after it, until a connect is submitted or every
-    /// server of the backend was tried once.
+    /// Tries server `server`, or the next ones in fail-over order, until a connect is
+    /// submitted or no healthy untried server is left.
     fn connect_attempt(
         &mut self,
         key: Key,
         conn: &mut Conn,
-        mut attempt: usize,
         mut server: usize,
         mut last_failure: Option<Termination>,
     ) {
         let backend_index = conn.backend.unwrap_or_default() as usize;
-        let backend = &self.shared.config.backends[backend_index];
-        let count = backend.servers.len();
-        while attempt < count {
-            let addr = backend.servers[server];
+        loop {
+            let addr = self.shared.config.backends[backend_index].servers[server];
             match net::backend_socket(&addr) {
                 Ok(fd) => {
                     conn.server_fd = fd;
-                    conn.server = Some(server as u16);
+                    self.assign_server(conn, Some(server as u16));
                     if let Stage::Connecting {
-                        attempt: a,
                         server: s,
                         last_failure: l,
                         ..
                     } = &mut conn.stage
                     {
-                        (*a, *s, *l) = (attempt as u16, server as u16, last_failure);
+                        (*s, *l) = (server as u16, last_failure);
                     }
                     let slot = &self.backends[backend_index];
                     self.ring.connect_with_timeout(
@@ -135,23 +160,67 @@ impl Worker {
                     tracing::warn!(worker = self.id, server = %addr, %error, "cannot create a backend socket");
                     self.count_connect(conn, server as u16, Some(Termination::ConnectError));
                     last_failure = Some(Termination::ConnectError);
-                    attempt += 1;
-                    server = (server + 1) % count;
+                    match self.next_server(conn, server) {
+                        Some(next) => server = next,
+                        None => break,
+                    }
                 }
             }
         }
         let cause = last_failure.unwrap_or(Termination::ConnectError);
         // No server was connected: the access log says `server=-` (the attempts are in the
         // debug log).
-        conn.server = None;
+        self.assign_server(conn, None);
         self.begin_close(conn, cause);
     }
 
+    /// The server to try after `failed`: at the first failure the balancer's whole
+    /// fail-over order is computed (healthy servers only, for the hash modes the key's
+    /// next-best servers) and kept in the connection's meta; later failures pop from it.
+    fn next_server(&mut self, conn: &mut Conn, failed: usize) -> Option<usize> {
+        let Stage::Connecting { attempt, .. } = &mut conn.stage else {
+            return None;
+        };
+        let first_failure = *attempt == 0;
+        *attempt = attempt.saturating_add(1);
+        if first_failure {
+            let slot = &mut self.backends[conn.backend? as usize];
+            let mut scratch = [0u8; 16];
+            let key = balance_key(conn, slot.selector.balance(), &mut scratch);
+            let mut order = slot
+                .selector
+                .failover_order(key, &slot.up, &slot.active, failed);
+            order.reverse();
+            conn.meta_mut().failover = order.into_iter().map(|s| s as u16).collect();
+        }
+        conn.meta.as_mut()?.failover.pop().map(usize::from)
+    }
+
+    /// Moves the connection's place in its backend's per-server counts (least-connections).
+    fn assign_server(&mut self, conn: &mut Conn, server: Option<u16>) {
+        if let Some(b) = conn.backend {
+            let active = &mut self.backends[b as usize].active;
+            if let Some(old) = conn.server.and_then(|s| active.get_mut(s as usize)) {
+                *old = old.saturating_sub(1);
+            }
+            if let Some(new) = server.and_then(|s| active.get_mut(s as usize)) {
+                *new += 1;
+            }
+        }
+        conn.server = server;
+    }
+
+    /// A closing connection leaves its server's count (its `server` stays for the log).
+    pub(super) fn release_server(&mut self, conn: &Conn) {
+        if let (Some(b), Some(s)) = (conn.backend, conn.server)
+            && let Some(n) = self.backends[b as usize].active.get_mut(s as usize)
+        {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     pub(super) fn on_connect(&mut self, key: Key, conn: &mut Conn, result: i32) {
-        let Stage::Connecting {
-            attempt, server, ..
-        } = conn.stage
-        else {
+        let Stage::Connecting { server, .. } = conn.stage else {
             // Closing: the connect was cancelled along with everything else.
             return;
         };
@@ -172,8 +241,127 @@ impl Worker {
         );
         net::close(conn.server_fd);
         conn.server_fd = -1;
-        let next = (server as usize + 1) % backend.servers.len();
-        self.connect_attempt(key, conn, attempt as usize + 1, next, Some(failure));
+        match self.next_server(conn, server as usize) {
+            Some(next) => self.connect_attempt(key, conn, next, Some(failure)),
+            None => {
+                self.assign_server(conn, None);
+                self.begin_close(conn, failure);
+            }
+        }
+    }
+
+    /// Copies the health board's flags when its epoch moved (one relaxed-cost load
+    /// otherwise), and notes servers marked down since, for the tick to shut their sessions.
+    pub(super) fn refresh_health(&mut self) {
+        let board = &self.shared.health;
+        let epoch = board.epoch();
+        if epoch == self.health_epoch {
+            return;
+        }
+        self.health_epoch = epoch;
+        for (b, (slot, backend)) in self
+            .backends
+            .iter_mut()
+            .zip(&self.shared.config.backends)
+            .enumerate()
+        {
+            for s in 0..slot.up.len() {
+                slot.up[s] = board.is_up(b, s);
+                let downs = board.downs(b, s);
+                if downs != slot.downs_seen[s] {
+                    slot.downs_seen[s] = downs;
+                    if backend.on_marked_down == OnMarkedDown::ShutdownSessions {
+                        self.marked_down.push((b as u16, s as u16));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes the relaying sessions of servers marked down (`shutdown-sessions`), through
+    /// the normal close path: cancel, wait for completions, access log `server_marked_down`.
+    /// Connections still connecting are left to their connect's outcome.
+    pub(super) fn shut_down_marked_sessions(&mut self) {
+        if self.marked_down.is_empty() {
+            return;
+        }
+        let marked = std::mem::take(&mut self.marked_down);
+        let mut closed = 0usize;
+        for key in self.conns.keys() {
+            let Some(mut conn) = self.conns.take(key) else {
+                continue;
+            };
+            let on_marked = conn
+                .backend
+                .zip(conn.server)
+                .is_some_and(|pair| marked.contains(&pair));
+            if on_marked && matches!(conn.stage, Stage::Relaying(_)) {
+                self.begin_close(&mut conn, Termination::ServerMarkedDown);
+                closed += 1;
+            }
+            self.settle(key, conn);
+        }
+        for (b, s) in marked {
+            let backend = &self.shared.config.backends[b as usize];
+            tracing::info!(
+                worker = self.id,
+                backend = %backend.name,
+                server = %backend.servers[s as usize],
+                "closing the sessions of a server marked down (on_marked_down = shutdown-sessions)"
+            );
+        }
+        if closed > 0 {
+            tracing::info!(worker = self.id, closed, "sessions shut down");
+        }
+    }
+}
+
+impl BackendSlot {
+    pub(super) fn new(backend: &Backend, worker: usize, ring: &mut Ring) -> BackendSlot {
+        let ids: Vec<String> = backend.servers.iter().map(ToString::to_string).collect();
+        let specs: Vec<ServerSpec<'_>> = ids
+            .iter()
+            .zip(&backend.weights)
+            .map(|(id, &weight)| ServerSpec { id, weight })
+            .collect();
+        let mut selector = Selector::new(backend.balance, &specs);
+        // Workers start their rotations at different servers.
+        selector.stagger(worker);
+        let n = backend.servers.len();
+        BackendSlot {
+            targets: backend
+                .servers
+                .iter()
+                .map(|s| ring.register_target(*s))
+                .collect(),
+            connect_timeout: ring.register_duration(backend.connect_timeout),
+            selector,
+            up: vec![true; n],
+            downs_seen: vec![0; n],
+            active: vec![0; n],
+        }
+    }
+}
+
+/// The bytes a hash-balanced backend hashes for this connection, in `scratch` or the
+/// connection; `None` for the modes that take no key.
+///
+/// Servers are identified by their address text for hashing (see [`ServerSpec::id`]), so
+/// reordering `servers` moves no client.
+fn balance_key<'a>(
+    conn: &'a Conn,
+    balance: Balance,
+    scratch: &'a mut [u8; 16],
+) -> Option<&'a [u8]> {
+    match balance {
+        Balance::RoundRobin | Balance::LeastConnections => None,
+        // client id: wired when the MQTT stage lands. Until then (and on listeners that do
+        // not parse MQTT) a client-id backend hashes the client's address, like `source`.
+        Balance::ClientId | Balance::Source => {
+            let (bytes, len) = source_key(conn.client.ip());
+            *scratch = bytes;
+            scratch.get(..len)
+        }
     }
 }
 

@@ -228,6 +228,11 @@ impl TestListener {
         s
     }
 
+    /// Accepts one connection if one arrives within `wait`.
+    pub fn try_accept(&self, wait: Duration) -> Option<TcpStream> {
+        poll_readable(self.listener.as_raw_fd(), wait).then(|| self.accept_within(wait))
+    }
+
     /// Asserts no connection arrives within `quiet`.
     pub fn assert_no_connection(&self, quiet: Duration) {
         assert!(

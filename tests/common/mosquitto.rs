@@ -102,8 +102,12 @@ pub struct Broker {
 
 impl Broker {
     pub fn start() -> Broker {
+        Broker::start_on(free_port())
+    }
+
+    /// A broker on a given loopback port (e.g. to bring a killed one back on its port).
+    pub fn start_on(port: u16) -> Broker {
         let dir = TempDir::new("mosquitto");
-        let port = free_port();
         let conf = dir.write(
             "mosquitto.conf",
             &format!(
@@ -136,10 +140,40 @@ impl Broker {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("mosquitto.log")).unwrap_or_default()
     }
+
+    /// True once the broker has logged client `id`'s connection.
+    pub fn has_client(&self, id: &str) -> bool {
+        self.log().contains(&format!(" as {id} ("))
+    }
+
+    /// Sends `sig` to the broker (SIGKILL to kill it, SIGSTOP to hang it, SIGCONT).
+    pub fn signal(&self, sig: libc::c_int) {
+        // SAFETY: kill(2) on our own child's pid; it is not reaped until `wait_killed` or
+        // drop, so the pid cannot have been reused.
+        let rc = unsafe { libc::kill(self.child.id() as libc::pid_t, sig) };
+        assert_eq!(
+            rc,
+            0,
+            "kill(mosquitto, {sig}): {}",
+            io::Error::last_os_error()
+        );
+    }
+
+    /// SIGKILL, then reaps the process so its port is free when this returns.
+    pub fn kill_now(&mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
+        // A stopped broker would not act on SIGTERM.
+        // SAFETY: as in `signal`.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGCONT) };
         // SAFETY: kill(2) on our own unreaped child's pid.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
         let deadline = Instant::now() + Duration::from_secs(5);
