@@ -155,6 +155,8 @@ fn integer_ranges_are_enforced() {
         ("relay_buffers = 8", "expected 16..=32768"),
         ("relay_buffers = 65536", "expected 16..=32768"),
         ("relay_buffers = 500", "500 is not a power of two"),
+        ("relay_pipes = 0", "expected 1..=65536"),
+        ("relay_pipes = 65537", "expected 1..=65536"),
     ];
     for (line, what) in cases {
         let key = format!("runtime.{}", line.split(' ').next().unwrap());

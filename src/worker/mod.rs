@@ -7,13 +7,14 @@
 //! `user_data` ([`Token`]), then hand freed buffers to directions that were waiting for one.
 //! Files in this module follow a connection: [`accept`] → [`ingress`] (PROXY-in,
 //! ClientHello and route, TLS handshake) → [`upstream`] (connect, PROXY-out) → [`relaying`]
-//! → [`close`].
+//! (copy) or [`splicing`] → [`close`].
 
 mod accept;
 mod close;
 mod ingress;
 mod kernel_tls;
 mod relaying;
+mod splicing;
 mod upstream;
 
 use std::collections::VecDeque;
@@ -29,6 +30,7 @@ use crate::conn::{Side, Stage};
 use crate::slab::{GENERATION_MASK, Key, Slab};
 use crate::sys::buf_ring::Buf;
 use crate::sys::net::EventFd;
+use crate::sys::pipe::PipePool;
 use crate::sys::uring::{Completion, DurationId, Ring, TargetId};
 use crate::timer::{RESOLUTION_MS, TimerWheel};
 
@@ -100,6 +102,11 @@ enum Op {
     SendServer = 9,
     /// Completion of a cancel request; nothing to do.
     Cancel = 10,
+    /// Splice relay: readiness of the client or server socket (one-shot polls).
+    ReadableClient = 11,
+    ReadableServer = 12,
+    WritableClient = 13,
+    WritableServer = 14,
 }
 
 /// `user_data` layout: op (8 bits) | generation (24 bits) | slot index (32 bits).
@@ -133,6 +140,10 @@ impl Token {
             8 => Op::SendClient,
             9 => Op::SendServer,
             10 => Op::Cancel,
+            11 => Op::ReadableClient,
+            12 => Op::ReadableServer,
+            13 => Op::WritableClient,
+            14 => Op::WritableServer,
             _ => return None,
         };
         let key = Key {
@@ -259,6 +270,10 @@ pub struct Worker {
     wheel: TimerWheel<Key>,
     /// Directions parked because the buffer pool was empty, resumed as buffers come back.
     starved: VecDeque<(Key, Side)>,
+    /// Pipes for the splice relay, lent while bytes move.
+    pipes: PipePool,
+    /// Splicing directions parked because every pipe was lent out.
+    pipe_waiters: VecDeque<(Key, Side)>,
     epoch: Instant,
     now_ms: u64,
     tick: DurationId,
@@ -290,6 +305,7 @@ impl Worker {
             })
             .collect();
         let tick = ring.register_duration(Duration::from_millis(RESOLUTION_MS));
+        let pipes = PipePool::new(config.runtime.relay_pipes, crate::sys::pipe::PIPE_BYTES);
         let listeners = init
             .listen_fds
             .iter()
@@ -308,6 +324,8 @@ impl Worker {
             conns: Slab::new(),
             wheel: TimerWheel::new(),
             starved: VecDeque::new(),
+            pipes,
+            pipe_waiters: VecDeque::new(),
             epoch: Instant::now(),
             now_ms: 0,
             tick,
@@ -343,6 +361,7 @@ impl Worker {
                 }
             }
             self.resume_starved();
+            self.resume_pipe_waiters();
         }
         tracing::debug!(worker = self.id, accepted = self.accepted, "worker stopped");
         Ok(())
@@ -396,6 +415,9 @@ impl Worker {
             Op::RecvServer => self.on_recv(key, &mut conn, Side::Server, c),
             Op::SendClient => self.on_send(key, &mut conn, Side::Client, c.result),
             Op::SendServer => self.on_send(key, &mut conn, Side::Server, c.result),
+            Op::ReadableClient | Op::ReadableServer | Op::WritableClient | Op::WritableServer => {
+                self.on_poll(key, &mut conn, op)
+            }
             Op::Accept | Op::Wake | Op::Tick | Op::Cancel => unreachable!("not a connection op"),
         }
         self.settle(key, conn);
