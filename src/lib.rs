@@ -15,10 +15,11 @@
 //! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
 //! | upstream + PROXY-out | `worker::upstream`, [`proxy_out`] | choose a server, connect with a linked timeout, fail over; HAProxy-compatible header |
 //! | relay | [`relay`], `worker::relaying` | sans-IO per-direction state machine: recv → send → recv, half-close; userspace TLS records |
+//! | relay (splice) | `relay::splice`, `worker::splicing`, `sys::pipe` | `relay = "splice"`: readiness poll → splice(2) socket → pipe → socket, pipes lent per burst from a per-worker pool |
 //! | timers | [`timer`] | a lazy timer wheel for handshake and idle timeouts |
 //! | close | `worker::close`, [`access_log`] | cancel, wait for completions, close; one line per connection |
 //! | kTLS | `worker::kernel_tls`, `sys::ktls` | hand established sessions to the kernel; control records on the kTLS socket |
-//! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, raw fds, kTLS setsockopt/cmsg |
+//! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, pipes and splice(2), raw fds, kTLS setsockopt/cmsg |
 //!
 //! Not yet on the data path (issue 6 building blocks, sans-IO and tested): [`mqtt`] (CONNECT
 //! parser, CONNACK), [`balance`] (weighted round-robin, least-connections, rendezvous

@@ -38,6 +38,7 @@ pub struct FileRuntime {
     pub relay_buffer_size: Option<Spanned<i64>>,
     pub relay_buffers: Option<Spanned<i64>>,
     pub relay_pipes: Option<Spanned<i64>>,
+    pub relay_pipe_size: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

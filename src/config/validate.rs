@@ -32,6 +32,8 @@ pub(super) mod limits {
     pub const RELAY_BUFFERS: RangeInclusive<i64> = 16..=32768;
     /// Each pipe is two fds; 65536 pipes already take 131,072 of them per worker.
     pub const RELAY_PIPES: RangeInclusive<i64> = 1..=65536;
+    /// A pipe holds at least one page; 1 MiB is the kernel's default fs.pipe-max-size.
+    pub const RELAY_PIPE_SIZE: RangeInclusive<i64> = 4096..=1024 * 1024;
     /// listen(2) takes an int, but the kernel caps it at net.core.somaxconn (at most 65535).
     pub const BACKLOG: RangeInclusive<i64> = 1..=65535;
     /// Per listener; ten million is past what one host's file descriptors allow anyway.
@@ -138,6 +140,12 @@ fn runtime(file: &FileRuntime, ctx: &Ctx<'_>) -> Result<Runtime, ConfigError> {
         limits::RELAY_PIPES,
         ctx,
     )?;
+    let relay_pipe_size = in_range(
+        &file.relay_pipe_size,
+        "runtime.relay_pipe_size",
+        limits::RELAY_PIPE_SIZE,
+        ctx,
+    )?;
     Ok(Runtime {
         workers: workers.map_or(online_cpus.min(1024), |n| n as usize),
         pin_workers: file.pin_workers.unwrap_or(false),
@@ -147,6 +155,7 @@ fn runtime(file: &FileRuntime, ctx: &Ctx<'_>) -> Result<Runtime, ConfigError> {
         relay_buffer_size: relay_buffer_size.unwrap_or(defaults::RELAY_BUFFER_SIZE),
         relay_buffers: relay_buffers.unwrap_or(defaults::RELAY_BUFFERS),
         relay_pipes: relay_pipes.map_or(defaults::RELAY_PIPES, |n| n as u32),
+        relay_pipe_size: relay_pipe_size.map_or(defaults::RELAY_PIPE_SIZE, |n| n as u32),
     })
 }
 

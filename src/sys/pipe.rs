@@ -13,11 +13,6 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-/// Bytes one pipe holds. 256 KiB (64 pages): in the relay-modes benchmark (perf/README.md)
-/// bulk throughput rose from the 64 KiB default to 256 KiB and no further at 1 MiB, while a
-/// larger pipe only costs page references while it holds bytes (an idle pipe owns no pages).
-pub const PIPE_BYTES: usize = 256 * 1024;
-
 /// The two ends of a pipe, both non-blocking and close-on-exec.
 #[derive(Debug)]
 pub struct Pipe {
@@ -187,7 +182,7 @@ mod tests {
     fn bytes_go_socket_to_pipe_to_socket() {
         let (mut src_peer, src) = socket_pair();
         let (dst, mut dst_peer) = socket_pair();
-        let pipe = Pipe::new(PIPE_BYTES).unwrap();
+        let pipe = Pipe::new(256 * 1024).unwrap();
         assert!(pipe.capacity() >= 4096);
         assert_eq!(
             pipe.fill_from(src.as_raw_fd(), 1024),

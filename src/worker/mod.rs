@@ -305,7 +305,10 @@ impl Worker {
             })
             .collect();
         let tick = ring.register_duration(Duration::from_millis(RESOLUTION_MS));
-        let pipes = PipePool::new(config.runtime.relay_pipes, crate::sys::pipe::PIPE_BYTES);
+        let pipes = PipePool::new(
+            config.runtime.relay_pipes,
+            config.runtime.relay_pipe_size as usize,
+        );
         let listeners = init
             .listen_fds
             .iter()
