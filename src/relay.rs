@@ -73,9 +73,7 @@ impl RelayMode {
             // Measured (perf/README.md, "Relay modes"): splice takes 0.40–0.44× the proxy
             // CPU per GB of copy on bulk transfers and is level with it (within this host's
             // run-to-run noise) on 64-byte messages, plain and pass-through alike.
-            (RelayMode::Auto, ClientBytes::Plain | ClientBytes::PassedThrough) => {
-                RelayKind::Splice
-            }
+            (RelayMode::Auto, ClientBytes::Plain | ClientBytes::PassedThrough) => RelayKind::Splice,
             // Splice on a kTLS socket can only run in the VM test bed, where timings are
             // not performance numbers: until it is measured on a kTLS host, auto keeps the
             // copy path there (`relay = "splice"` asks for it explicitly).

@@ -154,8 +154,8 @@ fn runtime(file: &FileRuntime, ctx: &Ctx<'_>) -> Result<Runtime, ConfigError> {
             .map_or(defaults::SHUTDOWN_GRACE, |d| d.0),
         relay_buffer_size: relay_buffer_size.unwrap_or(defaults::RELAY_BUFFER_SIZE),
         relay_buffers: relay_buffers.unwrap_or(defaults::RELAY_BUFFERS),
-        relay_pipes: relay_pipes.map_or(defaults::RELAY_PIPES, |n| n as u32),
-        relay_pipe_size: relay_pipe_size.map_or(defaults::RELAY_PIPE_SIZE, |n| n as u32),
+        relay_pipes: relay_pipes.unwrap_or(defaults::RELAY_PIPES),
+        relay_pipe_size: relay_pipe_size.unwrap_or(defaults::RELAY_PIPE_SIZE),
     })
 }
 
