@@ -107,16 +107,22 @@ pub struct PipePool {
     created: u32,
     cap: u32,
     bytes: usize,
+    /// The kernel refused a new pipe (out of fds): don't ask again until one comes back.
+    create_refused: bool,
 }
 
 impl PipePool {
-    pub fn new(cap: u32, bytes: usize) -> PipePool {
-        PipePool {
-            free: Vec::new(),
-            created: 0,
-            cap,
+    /// A pool with one pipe made now, so a worker that later runs out of fds still has a pipe
+    /// to share and its spliced connections move on, one burst at a time.
+    pub fn new(cap: u32, bytes: usize) -> io::Result<PipePool> {
+        let first = Pipe::new(bytes)?;
+        Ok(PipePool {
+            free: vec![first],
+            created: 1,
+            cap: cap.max(1),
             bytes,
-        }
+            create_refused: false,
+        })
     }
 
     /// A pipe, or `None` when `cap` pipes are lent out (or the kernel refused a new one: out
@@ -125,7 +131,7 @@ impl PipePool {
         if let Some(pipe) = self.free.pop() {
             return Some(pipe);
         }
-        if self.created >= self.cap {
+        if self.created >= self.cap || self.create_refused {
             return None;
         }
         match Pipe::new(self.bytes) {
@@ -135,6 +141,7 @@ impl PipePool {
             }
             Err(error) => {
                 tracing::warn!(%error, "cannot create a relay pipe; waiting for one to come back");
+                self.create_refused = true;
                 None
             }
         }
@@ -143,6 +150,7 @@ impl PipePool {
     /// Takes back a pipe lent by [`take`](Self::take). `empty` says whether it holds no bytes;
     /// a pipe that does is closed (its bytes can't go to another connection).
     pub fn give_back(&mut self, pipe: Pipe, empty: bool) {
+        self.create_refused = false;
         if empty {
             self.free.push(pipe);
         } else {
@@ -151,9 +159,9 @@ impl PipePool {
         }
     }
 
-    /// Pipes free right now, without creating any (for waking directions that wait for one).
+    /// A pipe can be had right now (for waking directions that wait for one).
     pub fn can_lend(&self) -> bool {
-        !self.free.is_empty() || self.created < self.cap
+        !self.free.is_empty() || (self.created < self.cap && !self.create_refused)
     }
 
     /// Pipes that exist (lent or free).
@@ -219,7 +227,8 @@ mod tests {
 
     #[test]
     fn the_pool_creates_up_to_its_cap_and_closes_pipes_returned_full() {
-        let mut pool = PipePool::new(2, 4096);
+        let mut pool = PipePool::new(2, 4096).unwrap();
+        assert_eq!(pool.created(), 1, "one pipe is made up front");
         let a = pool.take().unwrap();
         let b = pool.take().unwrap();
         assert!(pool.take().is_none());

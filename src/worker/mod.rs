@@ -308,7 +308,7 @@ impl Worker {
         let pipes = PipePool::new(
             config.runtime.relay_pipes,
             config.runtime.relay_pipe_size as usize,
-        );
+        )?;
         let listeners = init
             .listen_fds
             .iter()
