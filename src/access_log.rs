@@ -28,6 +28,8 @@ pub struct CloseRecord<'a> {
     pub offload_fallback: Option<&'static str>,
     /// PROXY header sent to the server: `none`, `v1`, `v2`, `v2-ssl`, `v2-ssl-cn`.
     pub proxy: &'static str,
+    /// `splice` or `copy`: how bytes were relayed (absent if the connection never relayed).
+    pub relay: Option<&'static str>,
     /// Client → server bytes delivered.
     pub bytes_in: u64,
     /// Server → client bytes delivered.
@@ -51,6 +53,7 @@ impl Default for CloseRecord<'_> {
             tls_offload: None,
             offload_fallback: None,
             proxy: "none",
+            relay: None,
             bytes_in: 0,
             bytes_out: 0,
             duration: Duration::ZERO,
@@ -108,6 +111,7 @@ pub fn log_close(record: &CloseRecord<'_>) {
         tls_offload = %Opt(record.tls_offload),
         offload_fallback = %Opt(record.offload_fallback),
         proxy = %record.proxy,
+        relay = %Opt(record.relay),
         bytes_in = record.bytes_in,
         bytes_out = record.bytes_out,
         duration_ms = record.duration.as_millis() as u64,

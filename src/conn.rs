@@ -9,10 +9,12 @@
 //! ```
 //! Each ingress stage is skipped when the listener doesn't need it: a plain listener goes
 //! straight to `Connecting`, a pass-through listener from `ClientHello` to `Connecting`.
+//! `Splicing` stands where `Relaying` does for connections that relay with splice(2).
 
 use std::fmt;
 
-use crate::relay::Relay;
+use crate::relay::{Relay, SpliceRelay};
+use crate::sys::pipe::Pipe;
 use crate::tls::TlsSession;
 
 /// Which socket of a proxied connection.
@@ -153,14 +155,19 @@ pub enum Stage<B> {
         /// already read from the client (a replayed ClientHello, early application data).
         prelude: Option<B>,
     },
-    /// Bytes flow both ways.
+    /// Bytes flow both ways, copied through the worker's buffer pool.
     Relaying(Relay<B>),
+    /// Bytes flow both ways, spliced through pipes lent by the worker's pipe pool (`B`: the
+    /// prelude buffer sent before splicing starts).
+    Splicing(SpliceRelay<B, Pipe>),
     /// Waiting for in-flight operations to complete before the fds are closed.
     Closing {
         cause: Termination,
         since_ms: u64,
         /// The relay, if there was one, for its byte counts and any buffer a send still holds.
         relay: Option<Relay<B>>,
+        /// The splice relay's bytes delivered (client→server, server→client), if it spliced.
+        spliced: Option<(u64, u64)>,
         /// A buffer a send still reads from (a handshake flight, an alert).
         sending: Option<B>,
     },

@@ -16,11 +16,12 @@
 //! | upstream + PROXY-out | `worker::upstream`, [`balance`], [`proxy_out`] | choose a server (balance, weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
 //! | health checks | `worker::checks`, [`health`] | worker 0 checks servers on its ring (tcp or MQTT CONNECT/CONNACK), rise/fall, a shared up/down board every worker reads; shutdown-sessions |
 //! | relay | [`relay`], `worker::relaying` | sans-IO per-direction state machine: recv → send → recv, half-close; userspace TLS records |
+//! | relay (splice) | `relay::splice`, `worker::splicing`, `sys::pipe` | `relay = "splice"`: readiness poll → splice(2) socket → pipe → socket, pipes lent per burst from a per-worker pool |
 //! | timers | [`timer`] | a lazy timer wheel for handshake and idle timeouts |
 //! | close | `worker::close`, [`access_log`] | cancel, wait for completions, close; one line per connection |
 //! | kTLS | `worker::kernel_tls`, `sys::ktls` | hand established sessions to the kernel; control records on the kTLS socket |
 //! | metrics | [`metrics`] | per-worker counters bumped where events happen; Prometheus text on the admin listener's own thread |
-//! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, raw fds, kTLS setsockopt/cmsg |
+//! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, pipes and splice(2), raw fds, kTLS setsockopt/cmsg |
 //!
 //! Not yet on the data path (issue 6 building block, sans-IO and tested): [`mqtt`] (CONNECT
 //! parser, CONNACK). Benchmark tools: [`loadgen`] (`ringress-load`, `ringress-sink`).

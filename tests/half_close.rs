@@ -7,14 +7,11 @@ use std::io::{Read, Write};
 use std::time::Duration;
 
 use common::backends::TestListener;
-use common::{
-    Proxy, ProxyConfig, WAIT, connect, expect_open_and_silent, read_to_eof, shutdown_write, text,
-};
+use common::{Proxy, WAIT, connect, expect_open_and_silent, read_to_eof, shutdown_write, text};
 
-#[test]
-fn client_shutdown_write_still_gets_the_reply() {
+fn client_shutdown_write_still_gets_the_reply(relay: &'static str) {
     let backend = TestListener::bind();
-    let proxy = Proxy::start(&ProxyConfig::to(&[backend.addr]));
+    let proxy = Proxy::start_relay(&[backend.addr], relay);
     let mut client = connect(proxy.listen_addr("mqtt"));
     let client_addr = client.local_addr().unwrap();
     let mut server = backend.accept_within(WAIT);
@@ -39,10 +36,9 @@ fn client_shutdown_write_still_gets_the_reply() {
     assert_eq!(common::num(&log, "bytes_out"), 20, "{log}");
 }
 
-#[test]
-fn server_shutdown_write_still_gets_the_client_data() {
+fn server_shutdown_write_still_gets_the_client_data(relay: &'static str) {
     let backend = TestListener::bind();
-    let proxy = Proxy::start(&ProxyConfig::to(&[backend.addr]));
+    let proxy = Proxy::start_relay(&[backend.addr], relay);
     let mut client = connect(proxy.listen_addr("mqtt"));
     let client_addr = client.local_addr().unwrap();
     let mut server = backend.accept_within(WAIT);
@@ -67,10 +63,9 @@ fn server_shutdown_write_still_gets_the_client_data() {
 
 /// Half-closed from the client side, the proxy must neither close early nor forward a
 /// spurious EOF to the client while the server is still thinking.
-#[test]
-fn half_closed_connection_stays_open_while_the_server_is_silent() {
+fn half_closed_connection_stays_open_while_the_server_is_silent(relay: &'static str) {
     let backend = TestListener::bind();
-    let proxy = Proxy::start(&ProxyConfig::to(&[backend.addr]));
+    let proxy = Proxy::start_relay(&[backend.addr], relay);
     let mut client = connect(proxy.listen_addr("mqtt"));
     let client_addr = client.local_addr().unwrap();
     let mut server = backend.accept_within(WAIT);
@@ -84,3 +79,9 @@ fn half_closed_connection_stays_open_while_the_server_is_silent() {
     let log = proxy.access_log_for(client_addr);
     assert_eq!(text(&log, "termination"), "client_closed", "{log}");
 }
+
+for_each_relay!(
+    client_shutdown_write_still_gets_the_reply,
+    server_shutdown_write_still_gets_the_client_data,
+    half_closed_connection_stays_open_while_the_server_is_silent,
+);

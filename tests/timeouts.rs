@@ -18,16 +18,25 @@ const EARLIEST: Duration = Duration::from_millis(900);
 const LATEST: Duration = Duration::from_secs(5);
 
 fn proxy(client_idle: &'static str, server_idle: &'static str, backend: &TestListener) -> Proxy {
+    proxy_relaying(client_idle, server_idle, backend, "auto")
+}
+
+fn proxy_relaying(
+    client_idle: &'static str,
+    server_idle: &'static str,
+    backend: &TestListener,
+    relay: &'static str,
+) -> Proxy {
     let mut c = ProxyConfig::to(&[backend.addr]);
     c.client_idle = client_idle;
     c.server_idle = server_idle;
+    c.relay = relay;
     Proxy::start(&c)
 }
 
-#[test]
-fn silent_client_is_closed_after_client_idle() {
+fn silent_client_is_closed_after_client_idle(relay: &'static str) {
     let backend = TestListener::bind();
-    let proxy = proxy("1s", "60s", &backend);
+    let proxy = proxy_relaying("1s", "60s", &backend, relay);
     let mut client = connect(proxy.listen_addr("mqtt"));
     let client_addr = client.local_addr().unwrap();
     let mut server = backend.accept_within(WAIT);
@@ -49,10 +58,9 @@ fn silent_client_is_closed_after_client_idle() {
     assert_eq!(text(&log, "termination"), "client_idle_timeout", "{log}");
 }
 
-#[test]
-fn silent_server_is_closed_after_server_idle() {
+fn silent_server_is_closed_after_server_idle(relay: &'static str) {
     let backend = TestListener::bind();
-    let proxy = proxy("60s", "1s", &backend);
+    let proxy = proxy_relaying("60s", "1s", &backend, relay);
     let mut client = connect(proxy.listen_addr("mqtt"));
     let client_addr = client.local_addr().unwrap();
     let mut server = backend.accept_within(WAIT);
@@ -71,10 +79,9 @@ fn silent_server_is_closed_after_server_idle() {
 /// Activity resets the idle timer: a client that writes every 300 ms with client_idle 1s is
 /// not closed after 3 s. The backend only reads (sends nothing), so only the client's own
 /// bytes count as client-side activity here.
-#[test]
-fn client_sending_every_300ms_is_not_closed_by_client_idle() {
+fn client_sending_every_300ms_is_not_closed_by_client_idle(relay: &'static str) {
     let backend = TestListener::bind();
-    let proxy = proxy("1s", "60s", &backend);
+    let proxy = proxy_relaying("1s", "60s", &backend, relay);
     let mut client = connect(proxy.listen_addr("mqtt"));
     let client_addr = client.local_addr().unwrap();
     let mut server = backend.accept_within(WAIT);
@@ -104,10 +111,9 @@ fn client_sending_every_300ms_is_not_closed_by_client_idle() {
 
 /// Bytes written *to* the client are client-side activity too: a silent client that
 /// receives a message every 300 ms is not closed by client_idle 1s.
-#[test]
-fn client_receiving_every_300ms_is_not_closed_by_client_idle() {
+fn client_receiving_every_300ms_is_not_closed_by_client_idle(relay: &'static str) {
     let backend = TestListener::bind();
-    let proxy = proxy("1s", "60s", &backend);
+    let proxy = proxy_relaying("1s", "60s", &backend, relay);
     let mut client = connect(proxy.listen_addr("mqtt"));
     let client_addr = client.local_addr().unwrap();
     let mut server = backend.accept_within(WAIT);
@@ -177,3 +183,10 @@ fn idle_timeout_shorter_than_the_handshake_timeout_is_not_late() {
         "closed after {idle:?}; client_idle is 1s (handshake timeout is 5s)"
     );
 }
+
+for_each_relay!(
+    silent_client_is_closed_after_client_idle,
+    client_sending_every_300ms_is_not_closed_by_client_idle,
+    client_receiving_every_300ms_is_not_closed_by_client_idle,
+    silent_server_is_closed_after_server_idle,
+);

@@ -45,6 +45,8 @@ pub struct FileRuntime {
     pub shutdown_grace: Option<AnyDuration>,
     pub relay_buffer_size: Option<Spanned<i64>>,
     pub relay_buffers: Option<Spanned<i64>>,
+    pub relay_pipes: Option<Spanned<i64>>,
+    pub relay_pipe_size: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,6 +71,7 @@ pub struct FileListener {
     pub trusted_proxies: Option<SpannedList>,
     pub min_tls_version: Option<Spanned<String>>,
     pub tls_offload: Option<Spanned<String>>,
+    pub relay: Option<Spanned<String>>,
     pub alpn: Option<SpannedList>,
     pub client_ca: Option<Spanned<String>>,
     pub client_auth: Option<Spanned<String>>,

@@ -10,6 +10,7 @@ use super::file::{ClientKeys, FileListener};
 use super::locate::entry_label;
 use super::validate::{Ctx, alpn, check_name, in_range, limits, non_empty, reference};
 use super::{Backend, Cidr, ConfigError, Listener, TlsMode, TlsOffload, defaults};
+use crate::relay::RelayMode;
 use crate::route::RouteTable;
 use crate::tls::server_config::MinTlsVersion;
 
@@ -73,6 +74,7 @@ pub fn listeners(
             accept_proxy,
             trusted_proxies,
             tls_offload: tls_offload(entry.tls_offload.as_ref(), &label, ctx)?,
+            relay: relay_mode(entry, &label, ctx)?,
         });
         tls_settings.push(ListenerTls {
             min_version: min_tls_version(entry.min_tls_version.as_ref(), &label, ctx)?,
@@ -239,6 +241,32 @@ fn tls_offload(
             Err(ctx.error(span, &format!("{label}.tls_offload"), what))
         }
     }
+}
+
+/// `relay`: any mode may ask for splice except a terminate listener that keeps TLS in
+/// userspace, where every byte passes through rustls and splice cannot apply.
+fn relay_mode(entry: &FileListener, label: &str, ctx: &Ctx<'_>) -> Result<RelayMode, ConfigError> {
+    let value = entry.relay.as_ref();
+    let key = format!("{label}.relay");
+    let mode = match value.map(|v| v.get_ref().as_str()) {
+        None | Some("auto") => RelayMode::Auto,
+        Some("splice") => RelayMode::Splice,
+        Some("copy") => RelayMode::Copy,
+        Some(other) => {
+            let what =
+                format!("unknown relay {other:?} (expected \"auto\", \"splice\" or \"copy\")");
+            return Err(ctx.error(value.map(Spanned::span), &key, what));
+        }
+    };
+    let userspace = entry
+        .tls_offload
+        .as_ref()
+        .is_some_and(|o| o.get_ref() == "userspace");
+    if mode == RelayMode::Splice && userspace {
+        let what = "relay = \"splice\" needs the client's bytes in plaintext at the socket, but tls_offload = \"userspace\" decrypts them in userspace (expected relay = \"copy\" or \"auto\", or tls_offload = \"kernel\" or \"auto\")".to_owned();
+        return Err(ctx.error(value.map(Spanned::span), &key, what));
+    }
+    Ok(mode)
 }
 
 fn min_tls_version(

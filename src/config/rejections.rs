@@ -155,6 +155,10 @@ fn integer_ranges_are_enforced() {
         ("relay_buffers = 8", "expected 16..=32768"),
         ("relay_buffers = 65536", "expected 16..=32768"),
         ("relay_buffers = 500", "500 is not a power of two"),
+        ("relay_pipes = 0", "expected 1..=65536"),
+        ("relay_pipes = 65537", "expected 1..=65536"),
+        ("relay_pipe_size = 4095", "expected 4096..=1048576"),
+        ("relay_pipe_size = 1048577", "expected 4096..=1048576"),
     ];
     for (line, what) in cases {
         let key = format!("runtime.{}", line.split(' ').next().unwrap());

@@ -178,8 +178,8 @@ fn embedded_default_parses() {
 fn summary_shows_every_part() {
     let summary = parse(EXAMPLE).unwrap().summary();
     let want = "source: test.toml\n\
-        runtime: 2 workers, shutdown_grace 30s, 512 relay buffers of 32768 bytes per worker\n\
-        listener mqtt: bind 127.0.0.1:1884, tls none, backend broker, max_connections 100000, backlog 4096\n\
+        runtime: 2 workers, shutdown_grace 30s, 512 relay buffers of 32768 bytes and up to 256 pipes per worker\n\
+        listener mqtt: bind 127.0.0.1:1884, tls none, backend broker, max_connections 100000, backlog 4096, relay auto\n\
         backend broker: servers 127.0.0.1:1883, connect_timeout 1s\n\
         timeouts: client_idle 1m, server_idle 1m, handshake 5s\n";
     assert_eq!(summary, want);

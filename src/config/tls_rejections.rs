@@ -3,6 +3,7 @@
 
 use super::test_pki::TestPki;
 use super::{Config, ConfigError, ConfigSource};
+use crate::relay::RelayMode;
 
 /// A terminate listener with one route; tests edit it.
 const BASE: &str = r#"[[listener]]
@@ -429,6 +430,45 @@ fn tls_offload_is_validated() {
     }
     let config = parse_in(&pki, BASE).unwrap();
     assert_eq!(config.listeners[0].tls_offload, super::TlsOffload::Auto);
+}
+
+#[test]
+fn relay_is_validated() {
+    let text = base_with("tls = \"terminate\"", "relay = \"zerocopy\"");
+    assert_rejected(
+        &text,
+        "relay",
+        &format!("{L}.relay"),
+        "unknown relay \"zerocopy\" (expected \"auto\", \"splice\" or \"copy\")",
+    );
+    let text = base_with(
+        "tls = \"terminate\"",
+        "tls_offload = \"userspace\"\nrelay = \"splice\"",
+    );
+    assert_rejected(
+        &text,
+        "relay",
+        &format!("{L}.relay"),
+        "relay = \"splice\" needs the client's bytes in plaintext at the socket",
+    );
+    let pki = TestPki::new("relay");
+    for (extra, expected) in [
+        ("relay = \"splice\"", RelayMode::Splice),
+        ("relay = \"copy\"", RelayMode::Copy),
+        (
+            "tls_offload = \"userspace\"\nrelay = \"copy\"",
+            RelayMode::Copy,
+        ),
+        (
+            "tls_offload = \"kernel\"\nrelay = \"splice\"",
+            RelayMode::Splice,
+        ),
+    ] {
+        let config = parse_in(&pki, &base_with("tls = \"terminate\"", extra)).unwrap();
+        assert_eq!(config.listeners[0].relay, expected, "{extra}");
+    }
+    let config = parse_in(&pki, BASE).unwrap();
+    assert_eq!(config.listeners[0].relay, RelayMode::Auto);
 }
 
 #[test]

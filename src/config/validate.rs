@@ -27,6 +27,10 @@ pub(super) mod limits {
     pub const RELAY_BUFFER_SIZE: RangeInclusive<i64> = 4096..=1024 * 1024;
     /// io_uring caps a provided-buffer ring at 32768 entries and requires a power of two.
     pub const RELAY_BUFFERS: RangeInclusive<i64> = 16..=32768;
+    /// Each pipe is two fds; 65536 pipes already take 131,072 of them per worker.
+    pub const RELAY_PIPES: RangeInclusive<i64> = 1..=65536;
+    /// A pipe holds at least one page; 1 MiB is the kernel's default fs.pipe-max-size.
+    pub const RELAY_PIPE_SIZE: RangeInclusive<i64> = 4096..=1024 * 1024;
     /// listen(2) takes an int, but the kernel caps it at net.core.somaxconn (at most 65535).
     pub const BACKLOG: RangeInclusive<i64> = 1..=65535;
     /// Per listener; ten million is past what one host's file descriptors allow anyway.
@@ -129,6 +133,18 @@ fn runtime(file: &FileRuntime, ctx: &Ctx<'_>) -> Result<Runtime, ConfigError> {
         limits::RELAY_BUFFER_SIZE,
         ctx,
     )?;
+    let relay_pipes = in_range(
+        &file.relay_pipes,
+        "runtime.relay_pipes",
+        limits::RELAY_PIPES,
+        ctx,
+    )?;
+    let relay_pipe_size = in_range(
+        &file.relay_pipe_size,
+        "runtime.relay_pipe_size",
+        limits::RELAY_PIPE_SIZE,
+        ctx,
+    )?;
     Ok(Runtime {
         workers: workers.map_or(online_cpus.min(1024), |n| n as usize),
         pin_workers: file.pin_workers.unwrap_or(false),
@@ -137,6 +153,8 @@ fn runtime(file: &FileRuntime, ctx: &Ctx<'_>) -> Result<Runtime, ConfigError> {
             .map_or(defaults::SHUTDOWN_GRACE, |d| d.0),
         relay_buffer_size: relay_buffer_size.unwrap_or(defaults::RELAY_BUFFER_SIZE),
         relay_buffers: relay_buffers.unwrap_or(defaults::RELAY_BUFFERS),
+        relay_pipes: relay_pipes.unwrap_or(defaults::RELAY_PIPES),
+        relay_pipe_size: relay_pipe_size.unwrap_or(defaults::RELAY_PIPE_SIZE),
     })
 }
 

@@ -270,7 +270,13 @@ impl Ring {
 
     /// One-shot readiness for reading (used for the worker's wake-up eventfd).
     pub fn poll_readable(&mut self, fd: RawFd, user_data: u64) {
-        let e = opcode::PollAdd::new(types::Fd(fd), libc::POLLIN as u32)
+        self.poll(fd, libc::POLLIN as u32, user_data);
+    }
+
+    /// One-shot readiness: completes once with the ready events of `events` (plus POLLERR
+    /// and POLLHUP, always reported) as its result.
+    pub fn poll(&mut self, fd: RawFd, events: u32, user_data: u64) {
+        let e = opcode::PollAdd::new(types::Fd(fd), events)
             .build()
             .user_data(user_data);
         self.push(&[e]);

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{Conn, Op, Token, Worker};
 use crate::access_log::{CloseRecord, log_close};
 use crate::conn::{Stage, Termination};
+use crate::relay::RelayKind;
 use crate::slab::Key;
 use crate::sys::net;
 
@@ -22,10 +23,22 @@ impl Worker {
             cause,
             since_ms: self.now_ms,
             relay: None,
+            spliced: None,
             sending: None,
         };
+        let mut spliced = None;
+        let mut splice_sends_to_client = false;
         let (relay, sending) = match std::mem::replace(&mut conn.stage, closing) {
             Stage::Relaying(relay) => (Some(relay), None),
+            Stage::Splicing(mut relay) => {
+                spliced = Some(relay.bytes());
+                splice_sends_to_client = relay.downstream.pending() > 0;
+                // A prelude send to the server may be in flight: its buffer waits for the
+                // completion like a handshake flight. Pipes go back now: no ring operation
+                // touches a pipe, only the sockets.
+                let prelude = self.return_pipes(&mut relay);
+                (None, prelude)
+            }
             // A handshake flight may be in flight: its buffer waits for the completion.
             Stage::Handshake(hs) => (None, hs.sending),
             Stage::Connecting {
@@ -37,17 +50,19 @@ impl Worker {
             }
             _ => (None, None),
         };
-        let client_send_in_flight = sending.is_some()
+        let client_send_in_flight = splice_sends_to_client
+            || (sending.is_some() && spliced.is_none())
             || relay
                 .as_ref()
                 .is_some_and(|r| r.downstream.sending().is_some());
         if let Stage::Closing {
             relay: r,
+            spliced: b,
             sending: s,
             ..
         } = &mut conn.stage
         {
-            (*r, *s) = (relay, sending);
+            (*r, *b, *s) = (relay, spliced, sending);
         }
         // Userspace TLS: tell the client we're done, unless another send to it is in flight.
         self.send_close_notify(conn, client_send_in_flight);
@@ -79,11 +94,26 @@ impl Worker {
             .0
             .fetch_sub(1, Ordering::Relaxed);
         self.release_server(&conn);
-        let Stage::Closing { cause, relay, .. } = &conn.stage else {
+        let Stage::Closing {
+            cause,
+            relay,
+            spliced,
+            ..
+        } = &conn.stage
+        else {
             unreachable!("finalize outside the closing stage");
         };
         self.counters().closed(conn.listener, *cause);
-        let (delivered_in, delivered_out) = relay.as_ref().map_or((0, 0), |r| r.bytes());
+        let (delivered_in, delivered_out) = relay
+            .as_ref()
+            .map(|r| r.bytes())
+            .or(*spliced)
+            .unwrap_or((0, 0));
+        let relay_kind = match (relay, spliced) {
+            (Some(_), _) => Some(RelayKind::Copy),
+            (None, Some(_)) => Some(RelayKind::Splice),
+            (None, None) => None,
+        };
         let (header, overhead) = conn
             .meta
             .as_ref()
@@ -108,6 +138,7 @@ impl Worker {
             tls_offload: meta.map(|m| m.tls_offload).filter(|o| !o.is_empty()),
             offload_fallback: meta.and_then(|m| m.offload_fallback),
             proxy: meta.map_or("none", |m| m.proxy_sent),
+            relay: relay_kind.map(RelayKind::as_str),
             bytes_in,
             bytes_out,
             duration: Duration::from_millis(self.now_ms.saturating_sub(conn.started_ms)),

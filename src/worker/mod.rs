@@ -7,7 +7,7 @@
 //! `user_data` ([`Token`]), then hand freed buffers to directions that were waiting for one.
 //! Files in this module follow a connection: [`accept`] → [`ingress`] (PROXY-in,
 //! ClientHello and route, TLS handshake) → [`upstream`] (connect, PROXY-out) → [`relaying`]
-//! → [`close`].
+//! (copy) or [`splicing`] → [`close`].
 
 mod accept;
 mod checks;
@@ -16,6 +16,7 @@ mod counting;
 mod ingress;
 mod kernel_tls;
 mod relaying;
+mod splicing;
 mod upstream;
 
 use std::collections::VecDeque;
@@ -31,6 +32,7 @@ use crate::conn::{Side, Stage};
 use crate::slab::{GENERATION_MASK, Key, Slab};
 use crate::sys::buf_ring::Buf;
 use crate::sys::net::EventFd;
+use crate::sys::pipe::PipePool;
 use crate::sys::uring::{Completion, DurationId, Ring, TargetId};
 use crate::timer::{RESOLUTION_MS, TimerWheel};
 
@@ -115,6 +117,11 @@ enum Op {
     CheckConnect = 11,
     CheckTimer = 12,
     CheckRecv = 13,
+    /// Splice relay: readiness of the client or server socket (one-shot polls).
+    ReadableClient = 14,
+    ReadableServer = 15,
+    WritableClient = 16,
+    WritableServer = 17,
 }
 
 /// `user_data` layout: op (8 bits) | generation (24 bits) | slot index (32 bits).
@@ -151,6 +158,10 @@ impl Token {
             11 => Op::CheckConnect,
             12 => Op::CheckTimer,
             13 => Op::CheckRecv,
+            14 => Op::ReadableClient,
+            15 => Op::ReadableServer,
+            16 => Op::WritableClient,
+            17 => Op::WritableServer,
             _ => return None,
         };
         let key = Key {
@@ -292,6 +303,10 @@ pub struct Worker {
     wheel: TimerWheel<Key>,
     /// Directions parked because the buffer pool was empty, resumed as buffers come back.
     starved: VecDeque<(Key, Side)>,
+    /// Pipes for the splice relay, lent while bytes move.
+    pipes: PipePool,
+    /// Splicing directions parked because every pipe was lent out.
+    pipe_waiters: VecDeque<(Key, Side)>,
     epoch: Instant,
     now_ms: u64,
     tick: DurationId,
@@ -342,6 +357,10 @@ impl Worker {
             }
         }
         let tick = ring.register_duration(Duration::from_millis(RESOLUTION_MS));
+        let pipes = PipePool::new(
+            config.runtime.relay_pipes,
+            config.runtime.relay_pipe_size as usize,
+        )?;
         let listeners = init
             .listen_fds
             .iter()
@@ -360,6 +379,8 @@ impl Worker {
             conns: Slab::new(),
             wheel: TimerWheel::new(),
             starved: VecDeque::new(),
+            pipes,
+            pipe_waiters: VecDeque::new(),
             epoch: Instant::now(),
             now_ms: 0,
             tick,
@@ -398,6 +419,7 @@ impl Worker {
                 }
             }
             self.resume_starved();
+            self.resume_pipe_waiters();
         }
         tracing::debug!(worker = self.id, accepted = self.accepted, "worker stopped");
         Ok(())
@@ -462,6 +484,9 @@ impl Worker {
             Op::RecvServer => self.on_recv(key, &mut conn, Side::Server, c),
             Op::SendClient => self.on_send(key, &mut conn, Side::Client, c.result),
             Op::SendServer => self.on_send(key, &mut conn, Side::Server, c.result),
+            Op::ReadableClient | Op::ReadableServer | Op::WritableClient | Op::WritableServer => {
+                self.on_poll(key, &mut conn, op)
+            }
             Op::Accept
             | Op::Wake
             | Op::Tick

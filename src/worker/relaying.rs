@@ -4,8 +4,11 @@
 //! into a transmit buffer.
 
 use super::{Conn, Token, Worker, recv_op, send_op};
+use crate::config::TlsMode;
 use crate::conn::{Side, Stage, Termination};
-use crate::relay::{Received, Relay, Step, failed_side, failure_termination};
+use crate::relay::{
+    ClientBytes, Received, Relay, RelayKind, Step, failed_side, failure_termination,
+};
 use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
 use crate::sys::net;
@@ -22,6 +25,9 @@ impl Worker {
             _ => None,
         };
         self.count_prelude(conn, prelude.as_ref());
+        if self.relay_kind(conn) == RelayKind::Splice {
+            return self.start_splice(key, conn, prelude);
+        }
         conn.stage = Stage::Relaying(Relay::new());
         conn.client_active_ms = self.now_ms;
         conn.server_active_ms = self.now_ms;
@@ -32,6 +38,22 @@ impl Worker {
         self.apply(key, conn, Side::Client, upstream);
         let downstream = relay_of(conn).downstream.resume();
         self.apply(key, conn, Side::Server, downstream);
+    }
+
+    /// Which relay this connection uses: the listener's `relay`, given what its client
+    /// side carries at the socket.
+    fn relay_kind(&self, conn: &Conn) -> RelayKind {
+        let listener = &self.shared.config.listeners[conn.listener as usize];
+        let client = if conn.tls.is_some() {
+            ClientBytes::UserspaceTls
+        } else if conn.ktls.is_some() {
+            ClientBytes::KernelTls
+        } else if listener.tls == TlsMode::Passthrough {
+            ClientBytes::PassedThrough
+        } else {
+            ClientBytes::Plain
+        };
+        listener.relay.resolve(client)
     }
 
     /// A recv on `from`'s socket completed.
@@ -179,6 +201,7 @@ impl Worker {
                 }
                 self.apply(key, conn, source, step);
             }
+            Stage::Splicing(_) => self.on_prelude_sent(key, conn, result),
             Stage::Closing { relay, sending, .. } => {
                 // An alert or handshake flight sent while closing, or an interrupted relay send.
                 if let Some(buf) = sending.take() {

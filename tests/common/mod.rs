@@ -23,6 +23,7 @@ pub mod pki;
 pub mod proxy_header;
 pub mod raw_tls;
 pub mod sid;
+pub mod streams;
 pub mod tls_client;
 
 use std::io::{self, BufRead, BufReader, Read, Write};
@@ -92,6 +93,20 @@ impl Drop for TempDir {
 // ---------------------------------------------------------------------------------------------
 // Config
 
+/// Runs each named test function (taking the listener's `relay` value) once per relay, as
+/// `copy::NAME` and `splice::NAME`.
+#[macro_export]
+macro_rules! for_each_relay {
+    ($($name:ident),* $(,)?) => {
+        mod copy {
+            $( #[test] fn $name() { super::$name("copy") } )*
+        }
+        mod splice {
+            $( #[test] fn $name() { super::$name("splice") } )*
+        }
+    };
+}
+
 /// The one-listener, one-backend config most tests need. Fields are TOML values as written.
 #[derive(Clone, Debug)]
 pub struct ProxyConfig {
@@ -103,6 +118,10 @@ pub struct ProxyConfig {
     pub connect_timeout: &'static str,
     pub client_idle: &'static str,
     pub server_idle: &'static str,
+    /// The listener's `relay` (`auto`, `splice`, `copy`).
+    pub relay: &'static str,
+    /// `runtime.relay_pipes`.
+    pub relay_pipes: u32,
 }
 
 impl ProxyConfig {
@@ -116,6 +135,8 @@ impl ProxyConfig {
             connect_timeout: "1s",
             client_idle: "60s",
             server_idle: "60s",
+            relay: "auto",
+            relay_pipes: 256,
         }
     }
 
@@ -125,6 +146,7 @@ impl ProxyConfig {
             r#"[runtime]
 workers = {workers}
 shutdown_grace = "{grace}"
+relay_pipes = {pipes}
 
 [[listener]]
 name = "{listener}"
@@ -132,6 +154,7 @@ bind = "127.0.0.1:0"
 tls = "none"
 backend = "broker"
 max_connections = {max}
+relay = "{relay}"
 
 [[backend]]
 name = "broker"
@@ -150,6 +173,8 @@ server_idle = "{si}"
             ct = self.connect_timeout,
             ci = self.client_idle,
             si = self.server_idle,
+            pipes = self.relay_pipes,
+            relay = self.relay,
         )
     }
 }
@@ -191,6 +216,13 @@ impl Proxy {
     /// Writes `config`, runs `ringress run -c FILE --log-format json`, waits for `ready`.
     pub fn start(config: &ProxyConfig) -> Proxy {
         Proxy::start_toml(&config.to_toml())
+    }
+
+    /// [`ProxyConfig::to`] `servers`, with the listener's `relay` set.
+    pub fn start_relay(servers: &[SocketAddr], relay: &'static str) -> Proxy {
+        let mut config = ProxyConfig::to(servers);
+        config.relay = relay;
+        Proxy::start(&config)
     }
 
     pub fn start_toml(toml: &str) -> Proxy {

@@ -1,0 +1,510 @@
+//! The splice relay, sans-IO: one [`SpliceHalf`] per direction moves bytes source socket →
+//! pipe → destination socket with splice(2), never through userspace.
+//!
+//! A direction waits for readiness on its source (a one-shot poll) holding no pipe; when
+//! bytes arrive it borrows a pipe, fills it from the source, drains it into the destination,
+//! and repeats until the source is empty, then gives the pipe back. The pipe is filled only
+//! when empty, so a fill that finds nothing (`EAGAIN`) always means "source empty", never
+//! "pipe full". When the destination's buffer is full the direction keeps its pipe and waits
+//! for the destination to become writable — the back-pressure, as in the copy relay: while a
+//! direction waits, nothing more is read from its source.
+//!
+//! The driver carries out each [`SpliceStep`] (a poll, a splice call) and reports the result.
+
+use super::{Direction, End};
+
+/// Bytes a direction moves for one readiness event before it yields to other connections
+/// (by giving its pipe back and polling again, which completes at once if bytes remain).
+pub const BYTES_PER_WAKE: u64 = 1024 * 1024;
+
+/// What the driver does next for this direction.
+#[derive(Debug, PartialEq)]
+pub enum SpliceStep<B, P> {
+    /// Arm a one-shot readability poll on the source.
+    PollSource,
+    /// Arm a one-shot writability poll on the destination (the pipe stays with us).
+    PollDestination,
+    /// Send the prelude buffer from `offset` to its end on the destination (a ring send).
+    SendPrelude { offset: u32 },
+    /// The prelude is delivered: give its buffer back to the pool, then poll the source.
+    PreludeSent(B),
+    /// Lend this direction a pipe ([`SpliceHalf::give_pipe`]), or park it until one is free.
+    NeedPipe,
+    /// splice(2) at most `len` bytes from the source into the (empty) pipe.
+    Fill { len: u32 },
+    /// splice(2) the `pending` bytes in the pipe to the destination.
+    Drain { pending: u32 },
+    /// The source is empty for now (or the direction used its share): give back this empty
+    /// pipe, then poll the source.
+    Park(P),
+    /// The source finished: give back this empty pipe and half-close the destination.
+    ShutdownDestination(P),
+    /// The direction failed; close the connection. Carries the pipe it held, if any, and
+    /// whether that pipe is empty (a pipe with bytes in it is closed, not pooled).
+    Fail {
+        failed: End,
+        errno: i32,
+        pipe: Option<(P, bool)>,
+        prelude: Option<B>,
+    },
+}
+
+#[derive(Debug, Default)]
+enum State<B, P> {
+    /// Not started, or waiting for a pipe.
+    #[default]
+    Idle,
+    /// A ring send of the prelude is in flight.
+    Prelude {
+        buf: B,
+        sent: u32,
+    },
+    /// A readability poll is armed on the source; no pipe held.
+    WaitReadable,
+    /// The source was readable: waiting for a pipe (or [`SpliceHalf::give_pipe`] is next).
+    WantPipe,
+    /// Holding a pipe with `pending` bytes; the driver runs the next splice now.
+    Moving {
+        pipe: P,
+        pending: u32,
+    },
+    /// The destination's buffer is full: a writability poll is armed on it.
+    WaitWritable {
+        pipe: P,
+        pending: u32,
+    },
+    /// FIN received and passed on.
+    Done,
+    Failed,
+}
+
+/// One direction of a spliced connection.
+#[derive(Debug, Default)]
+pub struct SpliceHalf<B, P> {
+    state: State<B, P>,
+    /// Bytes delivered to the destination.
+    delivered: u64,
+    /// Bytes moved since the last readiness event (for [`BYTES_PER_WAKE`]).
+    this_wake: u64,
+    /// How much one fill may take (the pipe's capacity, learned when lent).
+    fill_len: u32,
+}
+
+/// What a pipe must say about itself.
+pub trait PipeCapacity {
+    fn capacity(&self) -> u32;
+}
+
+impl PipeCapacity for crate::sys::pipe::Pipe {
+    fn capacity(&self) -> u32 {
+        crate::sys::pipe::Pipe::capacity(self)
+    }
+}
+
+impl<B: super::RelayBuf, P: PipeCapacity> SpliceHalf<B, P> {
+    pub fn new() -> Self {
+        SpliceHalf {
+            state: State::Idle,
+            delivered: 0,
+            this_wake: 0,
+            fill_len: 0,
+        }
+    }
+
+    /// Starts waiting for the source. Only valid when not started.
+    pub fn start(&mut self) -> SpliceStep<B, P> {
+        debug_assert!(matches!(self.state, State::Idle));
+        self.state = State::WaitReadable;
+        SpliceStep::PollSource
+    }
+
+    /// Starts by sending `buf` (a PROXY header, replayed ClientHello, early data) before
+    /// anything is spliced. `buf` must not be empty.
+    pub fn start_with(&mut self, buf: B) -> SpliceStep<B, P> {
+        debug_assert!(matches!(self.state, State::Idle) && buf.len() > 0);
+        self.state = State::Prelude { buf, sent: 0 };
+        SpliceStep::SendPrelude { offset: 0 }
+    }
+
+    /// The prelude's ring send completed with `result` (bytes, or a negative errno).
+    pub fn on_prelude_sent(&mut self, result: i32) -> SpliceStep<B, P> {
+        let State::Prelude { buf, sent } = std::mem::take(&mut self.state) else {
+            debug_assert!(false, "prelude completion without a prelude send");
+            return self.fail(End::Destination, libc::EINVAL);
+        };
+        if result <= 0 {
+            self.state = State::Failed;
+            return SpliceStep::Fail {
+                failed: End::Destination,
+                errno: if result == 0 { libc::EPIPE } else { -result },
+                pipe: None,
+                prelude: Some(buf),
+            };
+        }
+        let sent = sent + result as u32;
+        self.delivered += result as u64;
+        if sent < buf.len() {
+            self.state = State::Prelude { buf, sent };
+            SpliceStep::SendPrelude { offset: sent }
+        } else {
+            self.state = State::WaitReadable;
+            SpliceStep::PreludeSent(buf)
+        }
+    }
+
+    /// The source's readability poll fired.
+    pub fn on_readable(&mut self) -> SpliceStep<B, P> {
+        debug_assert!(matches!(self.state, State::WaitReadable));
+        self.state = State::WantPipe;
+        self.this_wake = 0;
+        SpliceStep::NeedPipe
+    }
+
+    /// Lends the direction an empty pipe after [`SpliceStep::NeedPipe`].
+    pub fn give_pipe(&mut self, pipe: P) -> SpliceStep<B, P> {
+        debug_assert!(matches!(self.state, State::WantPipe));
+        self.fill_len = pipe.capacity();
+        self.state = State::Moving { pipe, pending: 0 };
+        SpliceStep::Fill { len: self.fill_len }
+    }
+
+    /// True while parked waiting for a pipe.
+    pub fn wants_pipe(&self) -> bool {
+        matches!(self.state, State::WantPipe)
+    }
+
+    /// A fill returned `result`: bytes, 0 at EOF, or a negative errno.
+    pub fn on_fill(&mut self, result: isize) -> SpliceStep<B, P> {
+        let State::Moving { pipe, pending: 0 } = std::mem::take(&mut self.state) else {
+            debug_assert!(false, "fill result without an empty pipe");
+            return self.fail(End::Source, libc::EINVAL);
+        };
+        match result {
+            n if n > 0 => {
+                let pending = n as u32;
+                self.state = State::Moving { pipe, pending };
+                SpliceStep::Drain { pending }
+            }
+            0 => {
+                self.state = State::Done;
+                SpliceStep::ShutdownDestination(pipe)
+            }
+            n if -n == libc::EAGAIN as isize => {
+                self.state = State::WaitReadable;
+                SpliceStep::Park(pipe)
+            }
+            n => {
+                self.state = State::Failed;
+                SpliceStep::Fail {
+                    failed: End::Source,
+                    errno: (-n) as i32,
+                    pipe: Some((pipe, true)),
+                    prelude: None,
+                }
+            }
+        }
+    }
+
+    /// The source had a record without data for us (a kTLS control record, handled by the
+    /// driver): fill again.
+    pub fn on_nothing_filled(&mut self) -> SpliceStep<B, P> {
+        debug_assert!(matches!(self.state, State::Moving { pending: 0, .. }));
+        SpliceStep::Fill { len: self.fill_len }
+    }
+
+    /// A drain returned `result`: bytes, or a negative errno.
+    pub fn on_drain(&mut self, result: isize) -> SpliceStep<B, P> {
+        let State::Moving { pipe, pending } = std::mem::take(&mut self.state) else {
+            debug_assert!(false, "drain result without a pipe");
+            return self.fail(End::Destination, libc::EINVAL);
+        };
+        match result {
+            n if n > 0 => {
+                let n = (n as u32).min(pending);
+                self.delivered += n as u64;
+                self.this_wake += n as u64;
+                let pending = pending - n;
+                if pending > 0 {
+                    self.state = State::Moving { pipe, pending };
+                    SpliceStep::Drain { pending }
+                } else if self.this_wake >= BYTES_PER_WAKE {
+                    self.state = State::WaitReadable;
+                    SpliceStep::Park(pipe)
+                } else {
+                    self.state = State::Moving { pipe, pending: 0 };
+                    SpliceStep::Fill { len: self.fill_len }
+                }
+            }
+            n if -n == libc::EAGAIN as isize => {
+                self.state = State::WaitWritable { pipe, pending };
+                SpliceStep::PollDestination
+            }
+            n => {
+                // 0 from a socket with bytes offered can't happen; read it as the peer gone.
+                let errno = if n == 0 { libc::EPIPE } else { (-n) as i32 };
+                self.state = State::Failed;
+                SpliceStep::Fail {
+                    failed: End::Destination,
+                    errno,
+                    pipe: Some((pipe, false)),
+                    prelude: None,
+                }
+            }
+        }
+    }
+
+    /// The destination's writability poll fired: drain again.
+    pub fn on_writable(&mut self) -> SpliceStep<B, P> {
+        let State::WaitWritable { pipe, pending } = std::mem::take(&mut self.state) else {
+            debug_assert!(false, "writable without a pipe waiting");
+            return self.fail(End::Destination, libc::EINVAL);
+        };
+        self.state = State::Moving { pipe, pending };
+        SpliceStep::Drain { pending }
+    }
+
+    fn fail(&mut self, failed: End, errno: i32) -> SpliceStep<B, P> {
+        self.state = State::Failed;
+        SpliceStep::Fail {
+            failed,
+            errno,
+            pipe: None,
+            prelude: None,
+        }
+    }
+
+    /// The pipe this direction holds (to run the splice the last step asked for).
+    pub fn pipe(&self) -> Option<&P> {
+        match &self.state {
+            State::Moving { pipe, .. } | State::WaitWritable { pipe, .. } => Some(pipe),
+            _ => None,
+        }
+    }
+
+    /// Bytes waiting in the pipe for the destination.
+    pub fn pending(&self) -> u32 {
+        match &self.state {
+            State::Moving { pending, .. } | State::WaitWritable { pending, .. } => *pending,
+            _ => 0,
+        }
+    }
+
+    /// The prelude buffer, while its send is in flight.
+    pub fn prelude(&self) -> Option<&B> {
+        match &self.state {
+            State::Prelude { buf, .. } => Some(buf),
+            _ => None,
+        }
+    }
+
+    /// When the connection closes: the pipe (and whether it is empty) and the prelude buffer,
+    /// whichever this direction holds. The direction is failed afterwards.
+    pub fn take_held(&mut self) -> (Option<(P, bool)>, Option<B>) {
+        match std::mem::replace(&mut self.state, State::Failed) {
+            State::Moving { pipe, pending } | State::WaitWritable { pipe, pending } => {
+                (Some((pipe, pending == 0)), None)
+            }
+            State::Prelude { buf, .. } => (None, Some(buf)),
+            State::Done => {
+                self.state = State::Done;
+                (None, None)
+            }
+            _ => (None, None),
+        }
+    }
+}
+
+impl<B, P> Direction for SpliceHalf<B, P> {
+    fn is_done(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    fn delivered(&self) -> u64 {
+        self.delivered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conn::{Side, Termination};
+    use crate::relay::SpliceRelay;
+
+    #[derive(Debug, PartialEq)]
+    struct TestBuf(u32);
+
+    impl crate::relay::RelayBuf for TestBuf {
+        fn len(&self) -> u32 {
+            self.0
+        }
+    }
+
+    #[derive(Debug, PartialEq)]
+    struct TestPipe;
+
+    impl PipeCapacity for TestPipe {
+        fn capacity(&self) -> u32 {
+            65536
+        }
+    }
+
+    type Half = SpliceHalf<TestBuf, TestPipe>;
+    type Step = SpliceStep<TestBuf, TestPipe>;
+    const EAGAIN: isize = -(libc::EAGAIN as isize);
+
+    fn readable(half: &mut Half) {
+        assert_eq!(half.on_readable(), Step::NeedPipe);
+        assert_eq!(half.give_pipe(TestPipe), Step::Fill { len: 65536 });
+    }
+
+    #[test]
+    fn bytes_fill_then_drain_then_the_empty_pipe_goes_back() {
+        let mut half = Half::new();
+        assert_eq!(half.start(), Step::PollSource);
+        readable(&mut half);
+        assert_eq!(half.on_fill(1000), Step::Drain { pending: 1000 });
+        assert_eq!(half.pending(), 1000);
+        assert_eq!(half.on_drain(1000), Step::Fill { len: 65536 });
+        assert_eq!(half.on_fill(EAGAIN), Step::Park(TestPipe));
+        assert!(half.pipe().is_none(), "an idle direction holds no pipe");
+        assert_eq!(half.delivered(), 1000);
+    }
+
+    #[test]
+    fn a_full_destination_keeps_the_pipe_until_writable() {
+        let mut half = Half::new();
+        half.start();
+        readable(&mut half);
+        half.on_fill(5000);
+        assert_eq!(half.on_drain(2000), Step::Drain { pending: 3000 });
+        assert_eq!(half.on_drain(EAGAIN), Step::PollDestination);
+        assert!(
+            half.pipe().is_some(),
+            "bytes in the pipe stay with the direction"
+        );
+        assert_eq!(half.on_writable(), Step::Drain { pending: 3000 });
+        assert_eq!(half.on_drain(3000), Step::Fill { len: 65536 });
+        assert_eq!(half.delivered(), 5000);
+    }
+
+    #[test]
+    fn eof_half_closes_the_destination_and_returns_the_pipe() {
+        let mut half = Half::new();
+        half.start();
+        readable(&mut half);
+        assert_eq!(half.on_fill(0), Step::ShutdownDestination(TestPipe));
+        assert!(half.is_done());
+    }
+
+    #[test]
+    fn a_busy_direction_yields_after_its_share() {
+        let mut half = Half::new();
+        half.start();
+        readable(&mut half);
+        let mut moved = 0;
+        loop {
+            assert_eq!(half.on_fill(65536), Step::Drain { pending: 65536 });
+            moved += 65536;
+            match half.on_drain(65536) {
+                Step::Fill { .. } => continue,
+                Step::Park(TestPipe) => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(moved, BYTES_PER_WAKE);
+        readable(&mut half);
+    }
+
+    #[test]
+    fn a_control_record_fills_again() {
+        let mut half = Half::new();
+        half.start();
+        readable(&mut half);
+        assert_eq!(half.on_nothing_filled(), Step::Fill { len: 65536 });
+        assert_eq!(half.on_fill(10), Step::Drain { pending: 10 });
+    }
+
+    #[test]
+    fn errors_name_the_end_and_say_whether_the_pipe_is_empty() {
+        let mut half = Half::new();
+        half.start();
+        readable(&mut half);
+        assert_eq!(
+            half.on_fill(-(libc::ECONNRESET as isize)),
+            Step::Fail {
+                failed: End::Source,
+                errno: libc::ECONNRESET,
+                pipe: Some((TestPipe, true)),
+                prelude: None
+            }
+        );
+        let mut half = Half::new();
+        half.start();
+        readable(&mut half);
+        half.on_fill(100);
+        assert_eq!(
+            half.on_drain(-(libc::EPIPE as isize)),
+            Step::Fail {
+                failed: End::Destination,
+                errno: libc::EPIPE,
+                pipe: Some((TestPipe, false)),
+                prelude: None
+            }
+        );
+    }
+
+    #[test]
+    fn the_prelude_goes_first_and_counts() {
+        let mut half = Half::new();
+        assert_eq!(
+            half.start_with(TestBuf(30)),
+            Step::SendPrelude { offset: 0 }
+        );
+        assert_eq!(half.prelude(), Some(&TestBuf(30)));
+        assert_eq!(half.on_prelude_sent(10), Step::SendPrelude { offset: 10 });
+        assert_eq!(half.on_prelude_sent(20), Step::PreludeSent(TestBuf(30)));
+        assert_eq!(half.on_readable(), Step::NeedPipe);
+        assert_eq!(half.delivered(), 30);
+        let mut half = Half::new();
+        half.start_with(TestBuf(5));
+        assert_eq!(
+            half.on_prelude_sent(-libc::ECONNRESET),
+            Step::Fail {
+                failed: End::Destination,
+                errno: libc::ECONNRESET,
+                pipe: None,
+                prelude: Some(TestBuf(5))
+            }
+        );
+    }
+
+    #[test]
+    fn closing_takes_back_what_a_direction_holds() {
+        let mut half = Half::new();
+        half.start();
+        readable(&mut half);
+        half.on_fill(100);
+        half.on_drain(EAGAIN);
+        assert_eq!(half.take_held(), (Some((TestPipe, false)), None));
+        let mut half = Half::new();
+        half.start_with(TestBuf(3));
+        assert_eq!(half.take_held(), (None, Some(TestBuf(3))));
+        let mut half = Half::new();
+        half.start();
+        assert_eq!(half.take_held(), (None, None));
+    }
+
+    #[test]
+    fn the_connection_ends_when_both_directions_finished() {
+        let mut relay = SpliceRelay::<TestBuf, TestPipe>::new();
+        for side in [Side::Client, Side::Server] {
+            relay.half_from(side).start();
+            relay.half_from(side).on_readable();
+            relay.half_from(side).give_pipe(TestPipe);
+        }
+        relay.half_from(Side::Server).on_fill(0);
+        assert_eq!(relay.on_fin(Side::Server), None);
+        relay.half_from(Side::Client).on_fill(0);
+        assert_eq!(relay.on_fin(Side::Client), Some(Termination::ServerClosed));
+    }
+}
