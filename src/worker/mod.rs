@@ -47,8 +47,9 @@ pub struct Shared {
     pub hard_stop: AtomicBool,
     /// Open connections per listener, across workers (for `max_connections`).
     pub active: Vec<PaddedCounter>,
-    /// Whether this kernel can take TLS sessions (probed once at start-up), or why not.
-    pub ktls: Result<(), String>,
+    /// What this kernel's TLS can do (probed once at start-up), or why it cannot take
+    /// sessions.
+    pub ktls: Result<crate::sys::ktls::KtlsSupport, String>,
 }
 
 /// A counter on its own cache line so listeners' counters don't false-share.
@@ -57,7 +58,7 @@ pub struct Shared {
 pub struct PaddedCounter(pub AtomicU32);
 
 impl Shared {
-    pub fn new(config: Config, ktls: Result<(), String>) -> Shared {
+    pub fn new(config: Config, ktls: Result<crate::sys::ktls::KtlsSupport, String>) -> Shared {
         let active = config
             .listeners
             .iter()
