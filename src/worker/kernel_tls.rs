@@ -199,6 +199,10 @@ impl Worker {
             };
             match (*kind, body) {
                 (HANDSHAKE_KEY_UPDATE, [request]) if *request <= UPDATE_REQUESTED => {
+                    // TLS 1.2 has no KeyUpdate: that is a peer sending nonsense.
+                    if state.version != ProtocolVersion::TLSv1_3 {
+                        return Err(Termination::Tls("tls_unexpected_message"));
+                    }
                     let Some(connection) = state.rekey.as_mut() else {
                         tracing::info!(worker = self.id, client = %conn.client, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
                         return Err(Termination::Tls("ktls_rekey_unsupported"));
