@@ -85,7 +85,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 /// Probes kernel TLS once, if any listener terminates TLS: workers hand sessions to the
 /// kernel only when this said yes. A listener with `tls_offload = "kernel"` refuses to start
 /// without it.
-fn probe_kernel_tls(config: &Config) -> anyhow::Result<Result<(), String>> {
+fn probe_kernel_tls(config: &Config) -> anyhow::Result<Result<ktls::KtlsSupport, String>> {
     let terminating: Vec<_> = config
         .listeners
         .iter()
@@ -96,8 +96,9 @@ fn probe_kernel_tls(config: &Config) -> anyhow::Result<Result<(), String>> {
     }
     let ktls = ktls::probe().map_err(|e| e.to_string());
     match &ktls {
-        Ok(()) => tracing::info!(
-            "kernel TLS available: sessions move to the kernel after the handshake (tls_offload)"
+        Ok(support) => tracing::info!(
+            rekey = support.rekey,
+            "kernel TLS available: sessions move to the kernel after the handshake (tls_offload); rekey: TLS 1.3 KeyUpdate (Linux 6.14+)"
         ),
         Err(reason) => {
             tracing::info!(%reason, "kernel TLS unavailable: TLS records are processed in userspace (load the tls module to offload)")

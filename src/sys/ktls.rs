@@ -113,16 +113,38 @@ impl KtlsError {
     }
 }
 
-/// Can this kernel do kTLS? Attaches the `tls` ULP to one end of a connected loopback TCP
-/// pair (the kernel only accepts it on an established socket). The sockets close on return.
-pub fn probe() -> Result<(), KtlsUnavailable> {
+/// What this kernel's kTLS can do, as [`probe`] found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KtlsSupport {
+    /// A direction that has a key accepts a new one (TLS 1.3 KeyUpdate): Linux 6.14+.
+    pub rekey: bool,
+}
+
+/// Can this kernel do kTLS, and rekey? Attaches the `tls` ULP to one end of a connected
+/// loopback TCP pair (the kernel only accepts it on an established socket), then installs a
+/// throwaway TLS 1.3 transmit key twice (nothing is ever sent with it): kernels before 6.14
+/// refuse the second with `EBUSY`. The sockets close on return.
+pub fn probe() -> Result<KtlsSupport, KtlsUnavailable> {
     let fail = |step| move |error| KtlsUnavailable { step, error };
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(fail("bind a loopback listener"))?;
     let addr = listener.local_addr().map_err(fail("getsockname"))?;
     let client = TcpStream::connect(addr).map_err(fail("connect over loopback"))?;
     let (_server, _) = listener.accept().map_err(fail("accept over loopback"))?;
-    attach_ulp(client.as_raw_fd()).map_err(fail("setsockopt(TCP_ULP, \"tls\")"))
+    attach_ulp(client.as_raw_fd()).map_err(fail("setsockopt(TCP_ULP, \"tls\")"))?;
+    let key = CryptoInfo::from_parts(
+        libc::TLS_1_3_VERSION,
+        0,
+        Cipher::Aes128Gcm,
+        &[0; 16],
+        &[0; 12],
+    );
+    let rekey = key.is_ok_and(|key| {
+        let fd = client.as_raw_fd();
+        set_crypto_info(fd, libc::TLS_TX, &key).is_ok()
+            && set_crypto_info(fd, libc::TLS_TX, &key).is_ok()
+    });
+    Ok(KtlsSupport { rekey })
 }
 
 /// Can kTLS carry a session with this version and cipher suite? Ask before extracting the
@@ -637,7 +659,12 @@ mod tests {
     #[test]
     #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
     fn ktls_probe_ok() {
-        probe().unwrap();
+        let support = probe().unwrap();
+        assert_eq!(
+            support.rekey,
+            kernel_at_least(6, 14),
+            "rekey probe vs kernel version"
+        );
         assert!(tls_stat().is_some(), "{NEEDS_KTLS}");
     }
 

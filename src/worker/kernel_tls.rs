@@ -31,9 +31,14 @@ const UPDATE_REQUESTED: u8 = 1;
 /// rekey (TLS 1.3) or close (TLS 1.2) at 2^24.
 const AES_GCM_RECORD_LIMIT: u64 = 1 << 24;
 
-/// What a kTLS connection keeps in userspace: the rustls state needed for key updates.
+/// What a kTLS connection keeps in userspace: record counting, and the rustls state that key
+/// updates need — only where one can happen. That state (~800 bytes: key schedule, suite,
+/// peer certificates) is most of what an idle kTLS connection would cost; a TLS 1.2 session
+/// never rekeys, and a kernel before 6.14 cannot install a new key, so there it is dropped at
+/// hand-off and a KeyUpdate (or the AES-GCM limit) closes the connection, as it would anyway.
 pub(super) struct KernelTls {
-    connection: KernelConnection<ServerConnectionData>,
+    /// TLS 1.3 on a kernel that can rekey (the start-up probe said so).
+    rekey: Option<Box<KernelConnection<ServerConnectionData>>>,
     version: ProtocolVersion,
     /// Records encrypted with the current transmit key (upper bound).
     tx_records: u64,
@@ -95,9 +100,9 @@ impl Worker {
         if mode == TlsOffload::Userspace {
             return Handoff::Userspace(Box::new(session), held, None);
         }
-        if self.shared.ktls.is_err() {
+        let Ok(support) = self.shared.ktls else {
             return Handoff::Userspace(Box::new(session), held, Some("ktls_unavailable"));
-        }
+        };
         // Bytes already read past the handshake can't be given to the kernel.
         if !held.is_empty() {
             return Handoff::Userspace(Box::new(session), held, Some("ktls_bytes_held"));
@@ -122,8 +127,10 @@ impl Worker {
                 | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
                 | rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
         );
+        let rekey = (support.rekey && version == ProtocolVersion::TLSv1_3)
+            .then(|| Box::new(handoff.connection));
         Handoff::Kernel(Box::new(KernelTls {
-            connection: handoff.connection,
+            rekey,
             version,
             tx_records: 0,
             tx_record_limit: if aes { AES_GCM_RECORD_LIMIT } else { u64::MAX },
@@ -197,8 +204,15 @@ impl Worker {
             };
             match (*kind, body) {
                 (HANDSHAKE_KEY_UPDATE, [request]) if *request <= UPDATE_REQUESTED => {
-                    let secrets = state
-                        .connection
+                    // TLS 1.2 has no KeyUpdate: that is a peer sending nonsense.
+                    if state.version != ProtocolVersion::TLSv1_3 {
+                        return Err(Termination::Tls("tls_unexpected_message"));
+                    }
+                    let Some(connection) = state.rekey.as_mut() else {
+                        tracing::info!(worker = self.id, client = %conn.client, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
+                        return Err(Termination::Tls("ktls_rekey_unsupported"));
+                    };
+                    let secrets = connection
                         .update_rx_secret()
                         .map_err(|_| Termination::Tls("tls_unexpected_message"))?;
                     ktls::update_rx(conn.client_fd, state.version, &secrets).map_err(|e| {
@@ -237,7 +251,8 @@ impl Worker {
         };
         state.tx_records += (sent as u64).div_ceil(ktls::MAX_RECORD_PLAINTEXT as u64);
         if state.tx_update_pending || state.tx_records >= state.tx_record_limit {
-            if state.version != ProtocolVersion::TLSv1_3 {
+            // TLS 1.2 cannot rekey; nor can a kernel before 6.14 (`rekey` is None for both).
+            if state.rekey.is_none() {
                 return Err(Termination::Tls("tls_key_limit"));
             }
             rekey_tx(conn.client_fd, state)?;
@@ -259,11 +274,14 @@ impl Worker {
 
 /// Sends our KeyUpdate under the old key, then gives the kernel the new transmit key.
 fn rekey_tx(fd: std::os::fd::RawFd, state: &mut KernelTls) -> Result<(), Termination> {
+    let connection = state
+        .rekey
+        .as_mut()
+        .ok_or(Termination::Tls("tls_key_limit"))?;
     let message = [HANDSHAKE_KEY_UPDATE, 0, 0, 1, UPDATE_NOT_REQUESTED];
     ktls::send_record(fd, ktls::CONTENT_TYPE_HANDSHAKE, &message)
         .map_err(|_| Termination::Io(Side::Client))?;
-    let secrets = state
-        .connection
+    let secrets = connection
         .update_tx_secret()
         .map_err(|_| Termination::Tls("tls_key_limit"))?;
     ktls::update_tx(fd, state.version, &secrets).map_err(|e| Termination::Tls(e.keyword()))?;

@@ -51,8 +51,9 @@ pub struct Shared {
     pub hard_stop: AtomicBool,
     /// Open connections per listener, across workers (for `max_connections`).
     pub active: Vec<PaddedCounter>,
-    /// Whether this kernel can take TLS sessions (probed once at start-up), or why not.
-    pub ktls: Result<(), String>,
+    /// What this kernel's TLS can do (probed once at start-up), or why it cannot take
+    /// sessions.
+    pub ktls: Result<crate::sys::ktls::KtlsSupport, String>,
     /// Counters, one block per worker (each written only by its worker), and backend health.
     pub metrics: crate::metrics::Metrics,
     /// Servers' up/down state: written by worker 0's health checks, read by every worker.
@@ -65,7 +66,7 @@ pub struct Shared {
 pub struct PaddedCounter(pub AtomicU32);
 
 impl Shared {
-    pub fn new(config: Config, ktls: Result<(), String>) -> Shared {
+    pub fn new(config: Config, ktls: Result<crate::sys::ktls::KtlsSupport, String>) -> Shared {
         let active = config
             .listeners
             .iter()
