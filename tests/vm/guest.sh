@@ -33,7 +33,7 @@ wait_grep() { # file pattern tenths
 }
 
 # Which check groups run (RINGRESS_VM_CHECKS in tests/vm/run, default all: unit startup pubsub
-# ciphers close_notify key_update transfer idle_rss fallback) and how many rounds of the cipher
+# ciphers close_notify key_update transfer idle_rss splice fallback) and how many rounds of the cipher
 # group (RINGRESS_VM_ROUNDS, default 1): for chasing intermittent failures.
 want() { case " ${CHECKS:-all} " in *" all "* | *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -76,7 +76,7 @@ mosquitto_sub -h 127.0.0.1 -p 1883 -t 'ktls/#' -v -i observer >$W/sub.txt 2>&1 &
 SUBPID=$!
 wait_grep $O/mosquitto.log 'as observer' 100
 
-ringress_config() { # $1 = tls_offload
+ringress_config() { # $1 = tls_offload; $RELAY = the listeners' relay (default auto)
     cat <<EOF
 [runtime]
 workers = 2
@@ -86,6 +86,7 @@ name = "mqtts"
 bind = "127.0.0.1:8883"
 tls = "terminate"
 tls_offload = "$1"
+relay = "${RELAY:-auto}"
 default_route = "broker"
 
 [[listener]]
@@ -93,6 +94,7 @@ name = "echo"
 bind = "127.0.0.1:8884"
 tls = "terminate"
 tls_offload = "$1"
+relay = "${RELAY:-auto}"
 default_route = "echo"
 
 [[route]]
@@ -171,7 +173,8 @@ access_count() { cat $O/ringress.log 2>/dev/null | grep -c "tls_offload=$1"; }
 
 E2E="e2e_startup_log e2e_pubsub e2e_tls13_aes128_gcm e2e_tls13_aes256_gcm e2e_tls13_chacha20_poly1305
 e2e_tls12_aes128_gcm e2e_tls12_aes256_gcm e2e_tls12_chacha20_poly1305 e2e_close_notify_from_proxy
-e2e_close_notify_from_client e2e_key_update e2e_50mib_byte_exact e2e_idle_rss e2e_fallback_userspace"
+e2e_close_notify_from_client e2e_key_update e2e_50mib_byte_exact e2e_idle_rss e2e_splice_relay
+e2e_fallback_userspace"
 
 if ! start_ringress kernel ringress.log; then
     for c in $E2E; do fail $c "$START_ERR"; done
@@ -360,13 +363,42 @@ else
         RINGRESS_ENV=; echo "$thp_was" >$thp
     fi
 
-    # -- TODO(splice): relay = "splice" over kTLS, once the listener key from branch `splice`
-    # is merged. Planned check `e2e_splice_relay` (group `splice`): ringress_config with
-    # `relay = "splice"` on both listeners, then the 50 MiB byte-exact echo transfer and one
-    # s_client session per TLS version (CONNECT/PUBLISH reaching the observer); pass when
-    # bytes match, TlsTxSw/TlsRxSw rose, and the access log names the splice relay. A control
-    # record (KeyUpdate, close_notify) makes splice(2) fail on a kTLS socket: the check should
-    # also run the close_notify session through the splice relay.
+    # -- relay = "splice" over kTLS: socket -> pipe -> socket, the kernel decrypting into the
+    # pipe. 50 MiB each way byte-exact, one MQTT session per TLS version (published messages
+    # reach the observer; each session ends with the broker's close, so ringress sends
+    # close_notify), and a client close_notify: a control record on which splice(2) fails and
+    # recvmsg takes over. Judged by the kernel's counters and the access log's relay field.
+    if want splice; then
+        stop_ringress
+        if ! RELAY=splice start_ringress kernel ringress-splice.log; then
+            fail e2e_splice_relay "$START_ERR"
+        else
+            BIG=$((50 * 1024 * 1024))
+            $P/vm-helper echo 127.0.0.1:9000 $BIG >$W/echo.txt 2>&1 &
+            EP=$!
+            wait_listen 9000
+            head -c $BIG /dev/urandom >$W/big
+            tx0=$(statv TlsTxSw); rx0=$(statv TlsRxSw); t0=$(date +%s)
+            timeout 400 openssl s_client -connect 127.0.0.1:8884 -quiet -tls1_3 <$W/big >$W/big.out 2>$W/big.err
+            t1=$(date +%s); wait $EP
+            sclient_session splice13 -tls1_3
+            sclient_session splice12 -tls1_2
+            ( mqtt_connect c-splice-cnc; sleep 3 ) | timeout 60 openssl s_client -connect 127.0.0.1:8883 \
+                -CAfile $W/server.crt -msg -nocommands -tls1_3 >$W/sc-splice-cnc.log 2>&1
+            wait_grep $O/mosquitto.log 'c-splice-cnc.*\(closed its connection\|disconnected\)' 100
+            dtx=$(($(statv TlsTxSw) - tx0)); drx=$(($(statv TlsRxSw) - rx0))
+            spliced=$(grep 'relay=splice' $O/ringress-splice.log | grep -c 'tls_offload=kernel')
+            if cmp -s $W/big $W/big.out && [ $dtx -ge 4 ] && [ $drx -ge 4 ] && [ "$spliced" -ge 4 ] &&
+                grep -q 'ktls/splice13 splice13' $W/sub.txt && grep -q 'ktls/splice12 splice12' $W/sub.txt &&
+                grep -q 'c-splice-cnc.*\(closed its connection\|disconnected\)' $O/mosquitto.log; then
+                pass e2e_splice_relay "50 MiB each way in $((t1 - t0)) s, TLS 1.3 + 1.2 sessions, client close_notify; $spliced access lines relay=splice tls_offload=kernel; TlsTxSw +$dtx TlsRxSw +$drx"
+            else
+                fail e2e_splice_relay "cmp: $(cmp $W/big $W/big.out 2>&1 | head -c 80); back $(wc -c <$W/big.out) B; TlsTxSw +$dtx TlsRxSw +$drx; spliced kTLS lines: $spliced; delivered 1.3=$(grep -c 'ktls/splice13' $W/sub.txt) 1.2=$(grep -c 'ktls/splice12' $W/sub.txt); access: $(grep -o 'relay=[a-z-]*.\{0,60\}' $O/ringress-splice.log | tail -1)"
+            fi
+            rm -f $W/big $W/big.out
+            stop_ringress
+        fi
+    fi
 
     # -- fallback: no tls module -> auto mode serves TLS in userspace --
     if want fallback; then
