@@ -35,6 +35,7 @@ pub mod loadgen;
 pub mod mqtt;
 pub mod proxy_out;
 pub mod proxy_protocol;
+pub mod rate_limit;
 pub mod relay;
 pub mod route;
 pub mod runtime;
