@@ -82,7 +82,8 @@ impl SourceLimiter {
         if self.tat.len() >= self.capacity && !self.sweep(now_us) {
             return Verdict::AllowUntracked;
         }
-        self.tat.insert(key, now_us.saturating_add(self.interval_us));
+        self.tat
+            .insert(key, now_us.saturating_add(self.interval_us));
         Verdict::Allow
     }
 

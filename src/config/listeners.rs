@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 
 use toml::Spanned;
 
+use super::duration::{EXPECTED as DURATION_EXPECTED, parse_duration};
 use super::file::{ClientKeys, FileListener};
 use super::locate::entry_label;
 use super::validate::{Ctx, alpn, check_name, in_range, limits, non_empty, reference};
-use super::duration::{EXPECTED as DURATION_EXPECTED, parse_duration};
 use super::{
     Backend, Cidr, ClientIdle, ConfigError, Listener, MqttListener, SourceRate, Timeouts, TlsMode,
     TlsOffload, defaults,
@@ -320,7 +320,9 @@ fn client_idle(
         Ok(_) => Err(ctx.error(
             Some(value.span()),
             &key,
-            format!("{text:?} is zero (expected a duration greater than zero, or \"mqtt-keepalive\")"),
+            format!(
+                "{text:?} is zero (expected a duration greater than zero, or \"mqtt-keepalive\")"
+            ),
         )),
         Err(e) => Err(ctx.error(
             Some(value.span()),

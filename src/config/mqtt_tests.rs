@@ -10,7 +10,10 @@ use super::{ClientIdle, MqttListener, SourceRate, defaults};
 
 /// MINIMAL with `keys` added to its listener (after line 4, so they start at line 5).
 fn listener_with(keys: &str) -> String {
-    MINIMAL.replace("backend = \"broker\"\n", &format!("backend = \"broker\"\n{keys}"))
+    MINIMAL.replace(
+        "backend = \"broker\"\n",
+        &format!("backend = \"broker\"\n{keys}"),
+    )
 }
 
 /// A passthrough listener on line 1.. with `keys`; its route makes it valid otherwise.
@@ -30,7 +33,10 @@ fn defaults_are_off_and_fixed() {
     assert_eq!(l.client_idle, ClientIdle::Fixed(defaults::CLIENT_IDLE));
     assert_eq!(l.rate_per_source, None);
     assert_eq!(config.timeouts.keepalive_idle_min, Duration::from_secs(2));
-    assert_eq!(config.timeouts.keepalive_idle_max, Duration::from_secs(5400));
+    assert_eq!(
+        config.timeouts.keepalive_idle_max,
+        Duration::from_secs(5400)
+    );
 }
 
 #[test]
@@ -39,7 +45,8 @@ fn mqtt_listener_resolves() {
         "mqtt = true\nmax_connect_size = 4096\nclient_idle = \"mqtt-keepalive\"\n\
          max_connection_rate_per_source = \"20/s\"\n",
     );
-    let text = format!("{text}\n[timeouts]\nkeepalive_idle_min = \"1s\"\nkeepalive_idle_max = \"10m\"\n");
+    let text =
+        format!("{text}\n[timeouts]\nkeepalive_idle_min = \"1s\"\nkeepalive_idle_max = \"10m\"\n");
     let config = parse(&text).unwrap();
     let l = &config.listeners[0];
     assert_eq!(
@@ -150,7 +157,12 @@ fn bad_values_are_refused() {
     let text = listener_with("mqtt = true\nclient_idle = \"keepalive\"\n");
     assert_rejected(&text, 6, key, "or \"mqtt-keepalive\")");
     let text = listener_with("client_idle = \"0s\"\n");
-    assert_rejected(&text, 5, key, "is zero (expected a duration greater than zero");
+    assert_rejected(
+        &text,
+        5,
+        key,
+        "is zero (expected a duration greater than zero",
+    );
     let key = "listener \"mqtt\".max_connection_rate_per_source";
     for (rate, what) in [
         ("20", "\"20\" has no '/'"),
@@ -170,7 +182,9 @@ fn bad_values_are_refused() {
 
 #[test]
 fn keepalive_clamp_must_be_ordered() {
-    let text = format!("{MINIMAL}\n[timeouts]\nkeepalive_idle_min = \"10s\"\nkeepalive_idle_max = \"5s\"\n");
+    let text = format!(
+        "{MINIMAL}\n[timeouts]\nkeepalive_idle_min = \"10s\"\nkeepalive_idle_max = \"5s\"\n"
+    );
     let line = MINIMAL.lines().count() + 4;
     assert_rejected(
         &text,
@@ -187,10 +201,5 @@ fn keepalive_clamp_must_be_ordered() {
         "above keepalive_idle_max 1h30m",
     );
     let text = format!("{MINIMAL}\n[timeouts]\nkeepalive_idle_min = \"0s\"\n");
-    assert_rejected(
-        &text,
-        line - 1,
-        "timeouts.keepalive_idle_min",
-        "is zero",
-    );
+    assert_rejected(&text, line - 1, "timeouts.keepalive_idle_min", "is zero");
 }

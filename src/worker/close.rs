@@ -27,6 +27,7 @@ impl Worker {
             Stage::Relaying(relay) => (Some(relay), None),
             // A handshake flight may be in flight: its buffer waits for the completion.
             Stage::Handshake(hs) => (None, hs.sending),
+            Stage::MqttConnect(m) => (None, m.tls.and_then(|hs| hs.sending)),
             Stage::Connecting {
                 prelude: Some(buf), ..
             } => {
@@ -105,6 +106,7 @@ impl Worker {
             tls_offload: meta.map(|m| m.tls_offload).filter(|o| !o.is_empty()),
             offload_fallback: meta.and_then(|m| m.offload_fallback),
             proxy: meta.map_or("none", |m| m.proxy_sent),
+            mqtt: conn.mqtt.as_deref(),
             bytes_in,
             bytes_out,
             duration: Duration::from_millis(self.now_ms.saturating_sub(conn.started_ms)),
