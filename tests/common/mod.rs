@@ -14,6 +14,7 @@
 
 pub mod backends;
 pub mod examples;
+pub mod fake_broker;
 pub mod mosquitto;
 pub mod mqtt_peers;
 pub mod pki;
