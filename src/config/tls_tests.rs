@@ -299,7 +299,7 @@ fn passthrough_routes_carry_no_tls() {
 /// Every example in `docs/examples/` loads, with its `pki/` files generated.
 #[test]
 fn doc_examples_load() {
-    let examples: [(&str, &str); 6] = [
+    let examples: [(&str, &str); 7] = [
         (
             "sni-routing.toml",
             include_str!("../../docs/examples/sni-routing.toml"),
@@ -323,6 +323,10 @@ fn doc_examples_load() {
         (
             "behind-l4-lb.toml",
             include_str!("../../docs/examples/behind-l4-lb.toml"),
+        ),
+        (
+            "mqtt-aware.toml",
+            include_str!("../../docs/examples/mqtt-aware.toml"),
         ),
     ];
     let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples"))
