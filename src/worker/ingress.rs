@@ -211,23 +211,35 @@ impl Worker {
         let Stage::Handshake(hs) = &mut conn.stage else {
             return;
         };
-        let result = hs.session.read(&mut hs.held, &mut hs.outgoing);
-        match result {
+        if let Err((cause, alert)) = self.decrypt_held(conn.client, hs) {
+            return self.close_after_send(key, conn, &alert, cause);
+        }
+        self.continue_handshake(key, conn);
+    }
+
+    /// Feeds the held client bytes to the session (handshake records, or application data
+    /// once established), which appends decrypted application data to `hs.early`.
+    /// `Err((cause, alert))`: close with `cause` after sending `alert` (maybe empty).
+    pub(super) fn decrypt_held(
+        &self,
+        client: SocketAddr,
+        hs: &mut Handshake<Buf>,
+    ) -> Result<(), (Termination, Vec<u8>)> {
+        match hs.session.read(&mut hs.held, &mut hs.outgoing) {
             Ok(outcome) => {
                 hs.early.extend_from_slice(&hs.held[..outcome.plaintext]);
                 hs.held.drain(..outcome.consumed);
                 if outcome.peer_closed {
-                    return self.begin_close(conn, Termination::ClientAborted);
+                    return Err((Termination::ClientAborted, Vec::new()));
                 }
+                Ok(())
             }
             Err(error) => {
+                tracing::debug!(worker = self.id, %client, %error, "TLS error during ingress");
                 let alert = std::mem::take(&mut hs.outgoing);
-                let cause = Termination::Tls(error.keyword());
-                tracing::debug!(worker = self.id, client = %conn.client, %error, "TLS handshake failed");
-                return self.close_after_send(key, conn, &alert, cause);
+                Err((Termination::Tls(error.keyword()), alert))
             }
         }
-        self.continue_handshake(key, conn);
     }
 
     /// Sends pending handshake output, else reads more, else finishes the handshake.

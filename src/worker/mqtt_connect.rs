@@ -30,21 +30,10 @@ impl Worker {
             return;
         };
         if let Some(hs) = m.tls.as_mut() {
-            match hs.session.read(&mut hs.held, &mut hs.outgoing) {
-                Ok(outcome) => {
-                    m.pending.extend_from_slice(&hs.held[..outcome.plaintext]);
-                    hs.held.drain(..outcome.consumed);
-                    if outcome.peer_closed {
-                        return self.begin_close(conn, Termination::ClientAborted);
-                    }
-                }
-                Err(error) => {
-                    let alert = std::mem::take(&mut hs.outgoing);
-                    let cause = Termination::Tls(error.keyword());
-                    tracing::debug!(worker = self.id, client = %conn.client, %error, "TLS error before CONNECT");
-                    return self.close_after_send(key, conn, &alert, cause);
-                }
+            if let Err((cause, alert)) = self.decrypt_held(conn.client, hs) {
+                return self.close_after_send(key, conn, &alert, cause);
             }
+            m.pending.append(&mut hs.early);
         }
         self.continue_mqtt(key, conn);
     }
