@@ -744,3 +744,19 @@ fn mutated_packets_keep_the_fuzz_property() {
         }
     }
 }
+
+// ---- what the connection keeps ----
+
+#[test]
+fn mqtt_info_keeps_the_routing_and_log_facts_and_no_password() {
+    let (connect, _) = complete(V311_FULL);
+    let info = crate::mqtt::MqttInfo::from_connect(&connect);
+    assert_eq!(&*info.client_id, connect.client_id);
+    assert_eq!(info.protocol, Protocol::V311);
+    assert_eq!(info.keepalive_secs, connect.keepalive_secs);
+    assert!(info.username_present);
+    let (connect, _) = complete(V5_FULL);
+    let info = crate::mqtt::MqttInfo::from_connect(&connect);
+    assert_eq!(info.protocol, Protocol::V5);
+    assert_eq!(&*info.client_id, connect.client_id);
+}
