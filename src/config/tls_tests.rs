@@ -327,6 +327,8 @@ fn doc_examples_load() {
         (
             "broker-pool.toml",
             include_str!("../../docs/examples/broker-pool.toml"),
+            "mqtt-aware.toml",
+            include_str!("../../docs/examples/mqtt-aware.toml"),
         ),
     ];
     let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples"))
