@@ -295,7 +295,7 @@ impl Worker {
                 .backend
                 .zip(conn.server)
                 .is_some_and(|pair| marked.contains(&pair));
-            if on_marked && matches!(conn.stage, Stage::Relaying(_)) {
+            if on_marked && matches!(conn.stage, Stage::Relaying(_) | Stage::Splicing(_)) {
                 self.begin_close(&mut conn, Termination::ServerMarkedDown);
                 closed += 1;
             }
