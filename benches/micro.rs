@@ -2,9 +2,8 @@
 //! header encoding, MQTT CONNECT framing. Measurements, not tests (STYLE habit 12): compare
 //! medians of one `cargo bench` run; record notable results in `perf/`.
 //!
-//! CONNECT parsing: `ringress::mqtt` is not in main yet, so this measures the load
-//! generator's own CONNECT encode/scan/client-id parse (`ringress::loadgen::mqtt`) as the
-//! stand-in; switch to `ringress::mqtt` when it lands.
+//! CONNECT parsing: `ringress::mqtt::parse_connect` (the proxy's, with its size limits), next
+//! to the load generator's own CONNECT encode and scan (`ringress::loadgen::mqtt`).
 
 use std::hint::black_box;
 use std::net::SocketAddr;
@@ -95,7 +94,11 @@ fn connect_parse(c: &mut Criterion) {
         let mut packet = Vec::new();
         mqtt::encode_connect(&mut packet, version, b"dev-123456", 60);
         let name = format!("{version:?}");
-        g.bench_function(format!("scan_and_client_id_{name}"), |b| {
+        let limits = ringress::mqtt::ConnectLimits::default();
+        g.bench_function(format!("parse_connect_{name}"), |b| {
+            b.iter(|| ringress::mqtt::parse_connect(black_box(&packet), &limits).is_ok())
+        });
+        g.bench_function(format!("loadgen_scan_and_client_id_{name}"), |b| {
             b.iter(|| {
                 let (_, frame) = Scanner::default().next(black_box(&packet), 4096).unwrap();
                 match frame {

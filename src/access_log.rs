@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::conn::Termination;
+use crate::mqtt::MqttInfo;
 use crate::tls::{ClientCert, TlsInfo};
 
 /// Everything the line says about one connection.
@@ -30,6 +31,8 @@ pub struct CloseRecord<'a> {
     pub proxy: &'static str,
     /// `splice` or `copy`: how bytes were relayed (absent if the connection never relayed).
     pub relay: Option<&'static str>,
+    /// What the client's CONNECT said (`mqtt = true` listeners, once it was read).
+    pub mqtt: Option<&'a MqttInfo>,
     /// Client → server bytes delivered.
     pub bytes_in: u64,
     /// Server → client bytes delivered.
@@ -54,6 +57,7 @@ impl Default for CloseRecord<'_> {
             offload_fallback: None,
             proxy: "none",
             relay: None,
+            mqtt: None,
             bytes_in: 0,
             bytes_out: 0,
             duration: Duration::ZERO,
@@ -71,6 +75,31 @@ impl<T: fmt::Display> fmt::Display for Opt<T> {
             Some(v) => v.fmt(f),
             None => f.write_str("-"),
         }
+    }
+}
+
+/// A peer-chosen string (an MQTT client identifier) made safe for a log line in any format:
+/// printable ASCII except space, `"`, `\` and `=` as is (so a text-format line cannot gain a
+/// field, a quote or a line), other ASCII as `\xNN`, other characters as `\u{NNNN}` (so no
+/// control, bidi-override or invisible character reaches a terminal). `-` means "absent" in
+/// these lines, so the one-character identifier `-` is written `\x2d`. Writes straight to
+/// the formatter: no allocation.
+pub struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == "-" {
+            return f.write_str("\\x2d");
+        }
+        for c in self.0.chars() {
+            match c {
+                ' ' | '"' | '\\' | '=' => write!(f, "\\x{:02x}", c as u32)?,
+                '!'..='~' => fmt::Write::write_char(f, c)?,
+                c if c.is_ascii() => write!(f, "\\x{:02x}", c as u32)?,
+                c => write!(f, "\\u{{{:04x}}}", c as u32)?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -112,10 +141,42 @@ pub fn log_close(record: &CloseRecord<'_>) {
         offload_fallback = %Opt(record.offload_fallback),
         proxy = %record.proxy,
         relay = %Opt(record.relay),
+        mqtt_client_id = %Opt(record.mqtt.map(|m| Escaped(&m.client_id))),
+        mqtt_version = %Opt(record.mqtt.map(|m| m.protocol.as_str())),
+        mqtt_keepalive = %Opt(record.mqtt.map(|m| m.keepalive_secs)),
+        mqtt_username = %Opt(record.mqtt.map(|m| m.username_present)),
         bytes_in = record.bytes_in,
         bytes_out = record.bytes_out,
         duration_ms = record.duration.as_millis() as u64,
         termination = %record.termination,
         "close"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Escaped;
+
+    fn escaped(s: &str) -> String {
+        Escaped(s).to_string()
+    }
+
+    #[test]
+    fn client_ids_are_escaped_for_any_log_format() {
+        assert_eq!(escaped("sensor-42_a.b/c:d"), "sensor-42_a.b/c:d");
+        assert_eq!(escaped(""), "");
+        assert_eq!(escaped("-"), "\\x2d");
+        assert_eq!(escaped("--"), "--");
+        // Would fake a field, end the line, or quote in a text line.
+        assert_eq!(escaped("a termination=ok"), "a\\x20termination\\x3dok");
+        assert_eq!(escaped("x\ny\r"), "x\\x0ay\\x0d");
+        assert_eq!(escaped("q\"b\\"), "q\\x22b\\x5c");
+        assert_eq!(escaped("\u{1b}[31m"), "\\x1b[31m");
+        assert_eq!(escaped("\u{7f}"), "\\x7f");
+        // Non-ASCII: bidi override, zero-width space, line separator, and plain letters.
+        assert_eq!(escaped("\u{202e}"), "\\u{202e}");
+        assert_eq!(escaped("\u{200b}\u{2028}"), "\\u{200b}\\u{2028}");
+        assert_eq!(escaped("gerät"), "ger\\u{00e4}t");
+        assert_eq!(escaped("\u{1f600}"), "\\u{1f600}");
+    }
 }

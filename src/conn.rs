@@ -2,14 +2,15 @@
 //! the access log reports.
 //!
 //! ```text
-//! accept ─► ProxyIn ─► ClientHello ─► Handshake ─► Connecting ─► Relaying ─► Closing ─► freed
-//!           (accept_   (TLS: route    (terminate)   │ ▲ next server            ▲   + access log
-//!            proxy)     by SNI)                     └─┘ on refusal/timeout     │
-//!              └────────────┴─────────────┴──────────────┴──── any failure ─────┘
+//! accept ─► ProxyIn ─► ClientHello ─► Handshake ─► MqttConnect ─► Connecting ─► Relaying ─► Closing ─► freed
+//!           (accept_   (TLS: route    (terminate)  (mqtt = true) │ ▲ next server            ▲   + access log
+//!            proxy)     by SNI)                                  └─┘ on refusal/timeout     │
+//!              └────────────┴─────────────┴─────────────┴─────────────┴──── any failure ─────┘
 //! ```
 //! Each ingress stage is skipped when the listener doesn't need it: a plain listener goes
-//! straight to `Connecting`, a pass-through listener from `ClientHello` to `Connecting`.
-//! `Splicing` stands where `Relaying` does for connections that relay with splice(2).
+//! straight to `Connecting` (or `MqttConnect`), a pass-through listener from `ClientHello`
+//! to `Connecting`. `Splicing` stands where `Relaying` does for connections that relay with
+//! splice(2).
 
 use std::fmt;
 
@@ -73,6 +74,12 @@ pub enum Termination {
     ServerMarkedDown,
     /// A TLS failure, with the TLS layer's keyword (`tls_not_tls`, `tls_bad_client_cert`, ...).
     Tls(&'static str),
+    /// `mqtt = true`: the client's first packet was refused, with the MQTT parser's keyword
+    /// (`mqtt_malformed`, `mqtt_not_connect`, `mqtt_connect_too_large`, ...).
+    Mqtt(&'static str),
+    /// `max_connection_rate_per_source` was exceeded; closed right after accept (or after
+    /// the PROXY header named the client).
+    RateLimited,
     /// The peer reset the connection (ECONNRESET/EPIPE).
     Reset(Side),
     /// The peer became unreachable (ETIMEDOUT from TCP retransmissions, host unreachable).
@@ -103,7 +110,8 @@ impl Termination {
             Termination::NoRoute => "no_route",
             Termination::NoServerAvailable => "no_server_available",
             Termination::ServerMarkedDown => "server_marked_down",
-            Termination::Tls(keyword) => keyword,
+            Termination::Tls(keyword) | Termination::Mqtt(keyword) => keyword,
+            Termination::RateLimited => "rate_limited",
             Termination::Reset(Side::Client) => "error:client_reset",
             Termination::Reset(Side::Server) => "error:server_reset",
             Termination::Unreachable(Side::Client) => "error:client_unreachable",
@@ -136,6 +144,18 @@ pub struct Handshake<B> {
     pub early: Vec<u8>,
 }
 
+/// Reading the client's CONNECT (`mqtt = true` listeners).
+pub struct MqttConnect<B> {
+    /// Plain client bytes so far; all of them go to the broker unchanged once the CONNECT
+    /// at their start is complete and valid.
+    pub pending: Vec<u8>,
+    /// Terminate listeners: the finished handshake, its session still in userspace — the
+    /// kernel TLS hand-off waits until the CONNECT is read. Its `outgoing`/`sending` carry
+    /// post-handshake records and the refusing CONNACK; its `early` is unused (moved to
+    /// `pending`).
+    pub tls: Option<Box<Handshake<B>>>,
+}
+
 /// Where a connection is in its life. Transitions consume the previous stage.
 pub enum Stage<B> {
     /// `accept_proxy`: reading the load balancer's PROXY header. Bytes so far.
@@ -145,6 +165,8 @@ pub enum Stage<B> {
     ClientHello { pending: Vec<u8> },
     /// Terminate listeners: the TLS handshake with the route's certificate.
     Handshake(Box<Handshake<B>>),
+    /// `mqtt = true`: reading the client's first packet, which must be a CONNECT.
+    MqttConnect(Box<MqttConnect<B>>),
     /// Connecting to server number `server` of the backend; `attempt` counts servers tried.
     Connecting {
         attempt: u16,
@@ -182,7 +204,10 @@ impl<B> Stage<B> {
     pub fn is_ingress(&self) -> bool {
         matches!(
             self,
-            Stage::ProxyIn { .. } | Stage::ClientHello { .. } | Stage::Handshake(_)
+            Stage::ProxyIn { .. }
+                | Stage::ClientHello { .. }
+                | Stage::Handshake(_)
+                | Stage::MqttConnect(_)
         )
     }
 }
@@ -223,6 +248,8 @@ mod tests {
             (Termination::NoRoute, "no_route"),
             (Termination::NoServerAvailable, "no_server_available"),
             (Termination::ServerMarkedDown, "server_marked_down"),
+            (Termination::Mqtt("mqtt_malformed"), "mqtt_malformed"),
+            (Termination::RateLimited, "rate_limited"),
             (
                 Termination::Tls("tls_bad_client_cert"),
                 "tls_bad_client_cert",

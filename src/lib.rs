@@ -8,12 +8,13 @@
 //! |---|---|---|
 //! | start-up | [`config`], [`runtime`] | validate the config (certificates, route tables), probe io_uring, bind one SO_REUSEPORT socket per listener per worker, spawn workers, wait for signals |
 //! | worker | [`worker`] | one thread, one io_uring ring, one connection slab; the event loop |
-//! | accept | `worker::accept` | multishot accept, `max_connections`, EMFILE back-off |
+//! | accept | `worker::accept`, [`rate_limit`] | multishot accept, `max_connections`, per-source connection rate, EMFILE back-off |
 //! | stages | [`conn`] | a connection's life as stages that only move forward |
 //! | PROXY-in | `worker::ingress`, [`proxy_protocol`] | the load balancer's v1/v2 header (sans-IO codec) |
 //! | TLS/ClientHello | `worker::ingress`, [`tls`] | ClientHello peek, rustls unbuffered handshake (sans-IO), per-route server configs |
 //! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
-//! | upstream + PROXY-out | `worker::upstream`, [`balance`], [`proxy_out`] | choose a server (balance, weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
+//! | CONNECT | `worker::mqtt_connect`, [`mqtt`] | `mqtt = true`: read the first packet (decrypted, before the kTLS hand-off), check it with the sans-IO CONNECT parser, refuse with a CONNACK, keep client id/version/keep-alive; keep-alive → idle timeout |
+//! | upstream + PROXY-out | `worker::upstream`, [`balance`], [`proxy_out`] | choose a server (balance: round-robin, least-connections, client id, source; weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
 //! | health checks | `worker::checks`, [`health`] | worker 0 checks servers on its ring (tcp or MQTT CONNECT/CONNACK), rise/fall, a shared up/down board every worker reads; shutdown-sessions |
 //! | relay | [`relay`], `worker::relaying` | sans-IO per-direction state machine: recv → send → recv, half-close; userspace TLS records |
 //! | relay (splice) | `relay::splice`, `worker::splicing`, `sys::pipe` | `relay = "splice"`: readiness poll → splice(2) socket → pipe → socket, pipes lent per burst from a per-worker pool |
@@ -23,8 +24,7 @@
 //! | metrics | [`metrics`] | per-worker counters bumped where events happen; Prometheus text on the admin listener's own thread |
 //! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, pipes and splice(2), raw fds, kTLS setsockopt/cmsg |
 //!
-//! Not yet on the data path (issue 6 building block, sans-IO and tested): [`mqtt`] (CONNECT
-//! parser, CONNACK). Benchmark tools: [`loadgen`] (`ringress-load`, `ringress-sink`).
+//! Benchmark tools: [`loadgen`] (`ringress-load`, `ringress-sink`).
 #![deny(unsafe_code)]
 
 pub mod access_log;
@@ -37,6 +37,7 @@ pub mod metrics;
 pub mod mqtt;
 pub mod proxy_out;
 pub mod proxy_protocol;
+pub mod rate_limit;
 pub mod relay;
 pub mod route;
 pub mod runtime;

@@ -546,3 +546,67 @@ health_check = {{ interval = "200ms", timeout = "100ms", fall = 1, kind = "tcp" 
     assert_eq!(text(&log, "termination"), "no_server_available", "{log}");
     assert_eq!(text(&log, "sni"), "broker.example", "{log}");
 }
+
+/// `balance = "client-id"`: the CONNECT's client id picks the broker by rendezvous hashing,
+/// so two ringress processes that share nothing send a device to the same broker, and so
+/// does every reconnect. Real mosquitto brokers; the broker's own log says who it served.
+#[test]
+fn client_id_balance_sends_a_device_to_the_same_broker_from_two_proxies_and_on_reconnect() {
+    assert!(ensure_available(), "mosquitto is needed (CI installs it)");
+    let brokers = [Broker::start(), Broker::start()];
+    let toml = format!(
+        r#"[runtime]
+workers = 2
+
+[[listener]]
+name = "mqtt"
+bind = "127.0.0.1:0"
+backend = "brokers"
+mqtt = true
+
+[[backend]]
+name = "brokers"
+servers = ["{}", "{}"]
+balance = "client-id"
+"#,
+        brokers[0].addr, brokers[1].addr
+    );
+    let proxies = [Proxy::start_toml(&toml), Proxy::start_toml(&toml)];
+    let ids: Vec<String> = (0..16).map(|i| format!("device-{i:02}")).collect();
+    let mut first_choice = Vec::new();
+    for id in &ids {
+        let mut seen = Vec::new();
+        // Three connections per device: through A, through B, through A again (a reconnect).
+        for proxy in [&proxies[0], &proxies[1], &proxies[0]] {
+            let (mut s, _) = mqtt_client(proxy.listen_addr("mqtt"), id);
+            let local = s.local_addr().unwrap();
+            s.write_all(&[0xe0, 0x00]).unwrap(); // DISCONNECT
+            let _ = s.read(&mut [0u8; 1]);
+            drop(s);
+            let log = proxy.access_log_for(local);
+            assert_eq!(text(&log, "mqtt_client_id"), *id, "{log}");
+            seen.push(text(&log, "server"));
+        }
+        assert!(
+            seen.iter().all(|s| *s == seen[0]),
+            "{id} went to different brokers: {seen:?}"
+        );
+        first_choice.push(seen[0].clone());
+    }
+    // The brokers agree: each saw exactly the devices ringress logged for it.
+    for broker in &brokers {
+        let mine: Vec<&String> = ids
+            .iter()
+            .zip(&first_choice)
+            .filter(|(_, server)| **server == broker.addr.to_string())
+            .map(|(id, _)| id)
+            .collect();
+        assert!(
+            !mine.is_empty() && mine.len() < ids.len(),
+            "16 ids should spread over both brokers: {first_choice:?}"
+        );
+        for id in mine {
+            assert!(broker.has_client(id), "{id} not in {}'s log", broker.addr);
+        }
+    }
+}

@@ -55,6 +55,8 @@ pub struct FileTimeouts {
     pub client_idle: Option<NonZeroDuration>,
     pub server_idle: Option<NonZeroDuration>,
     pub handshake: Option<NonZeroDuration>,
+    pub keepalive_idle_min: Option<Spanned<NonZeroDuration>>,
+    pub keepalive_idle_max: Option<Spanned<NonZeroDuration>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -76,6 +78,11 @@ pub struct FileListener {
     pub client_ca: Option<Spanned<String>>,
     pub client_auth: Option<Spanned<String>>,
     pub client_crl: Option<SpannedList>,
+    pub mqtt: Option<Spanned<bool>>,
+    pub max_connect_size: Option<Spanned<i64>>,
+    /// A duration, or `"mqtt-keepalive"`: parsed in `listeners.rs`.
+    pub client_idle: Option<Spanned<String>>,
+    pub max_connection_rate_per_source: Option<Spanned<String>>,
 }
 
 /// The client-certificate keys, allowed on a terminate listener and, as overrides, on its

@@ -6,10 +6,14 @@ use std::net::SocketAddr;
 
 use toml::Spanned;
 
+use super::duration::{EXPECTED as DURATION_EXPECTED, parse_duration};
 use super::file::{ClientKeys, FileListener};
 use super::locate::entry_label;
 use super::validate::{Ctx, alpn, check_name, in_range, limits, non_empty, reference};
-use super::{Backend, Cidr, ConfigError, Listener, TlsMode, TlsOffload, defaults};
+use super::{
+    Backend, Cidr, ClientIdle, ConfigError, Listener, MqttListener, SourceRate, Timeouts, TlsMode,
+    TlsOffload, defaults,
+};
 use crate::relay::RelayMode;
 use crate::route::RouteTable;
 use crate::tls::server_config::MinTlsVersion;
@@ -24,6 +28,7 @@ pub struct ListenerTls {
 pub fn listeners(
     file: &[FileListener],
     backends: &[Backend],
+    timeouts: &Timeouts,
     ctx: &Ctx<'_>,
 ) -> Result<(Vec<Listener>, Vec<ListenerTls>), ConfigError> {
     let mut seen = HashMap::new();
@@ -50,6 +55,7 @@ pub fn listeners(
         let tls = tls_mode(entry.tls.as_ref(), &label, ctx)?;
         check_keys_for_mode(entry, tls, &label, ctx)?;
         let (accept_proxy, trusted_proxies) = proxy_in(entry, &label, ctx)?;
+        let mqtt = mqtt(entry, tls, &label, ctx)?;
         listeners.push(Listener {
             name: entry.name.get_ref().clone(),
             bind,
@@ -75,6 +81,9 @@ pub fn listeners(
             trusted_proxies,
             tls_offload: tls_offload(entry.tls_offload.as_ref(), &label, ctx)?,
             relay: relay_mode(entry, &label, ctx)?,
+            mqtt,
+            client_idle: client_idle(entry, mqtt.is_some(), timeouts, &label, ctx)?,
+            rate_per_source: rate_per_source(entry, &label, ctx)?,
         });
         tls_settings.push(ListenerTls {
             min_version: min_tls_version(entry.min_tls_version.as_ref(), &label, ctx)?,
@@ -282,5 +291,111 @@ fn min_tls_version(
             let span = value.map(Spanned::span);
             Err(ctx.error(span, &format!("{label}.min_tls_version"), what))
         }
+    }
+}
+
+/// `mqtt` and `max_connect_size`: on plain and terminate listeners only, where ringress reads
+/// the client's bytes.
+fn mqtt(
+    entry: &FileListener,
+    tls: TlsMode,
+    label: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Option<MqttListener>, ConfigError> {
+    let on = entry.mqtt.as_ref().is_some_and(|m| *m.get_ref());
+    if on && tls == TlsMode::Passthrough {
+        let span = entry.mqtt.as_ref().map(Spanned::span);
+        let what = "not allowed with tls = \"passthrough\": the CONNECT travels inside TLS that ringress does not terminate (expected tls = \"terminate\" or \"none\", or mqtt = false)".to_owned();
+        return Err(ctx.error(span, &format!("{label}.mqtt"), what));
+    }
+    let key = format!("{label}.max_connect_size");
+    let size = in_range(&entry.max_connect_size, &key, limits::MAX_CONNECT_SIZE, ctx)?;
+    if let (Some(value), false) = (&entry.max_connect_size, on) {
+        let what = "only allowed with mqtt = true (expected mqtt = true on this listener)";
+        return Err(ctx.error(Some(value.span()), &key, what.to_owned()));
+    }
+    Ok(on.then(|| MqttListener {
+        max_connect_size: size.unwrap_or(defaults::MAX_CONNECT_SIZE),
+    }))
+}
+
+/// The value of `client_idle` that derives the timeout from the CONNECT.
+const MQTT_KEEPALIVE: &str = "mqtt-keepalive";
+
+/// `client_idle`: a duration like `timeouts.client_idle`, or `"mqtt-keepalive"` on an
+/// `mqtt = true` listener. Absent: `timeouts.client_idle`.
+fn client_idle(
+    entry: &FileListener,
+    mqtt: bool,
+    timeouts: &Timeouts,
+    label: &str,
+    ctx: &Ctx<'_>,
+) -> Result<ClientIdle, ConfigError> {
+    let Some(value) = &entry.client_idle else {
+        return Ok(ClientIdle::Fixed(timeouts.client_idle));
+    };
+    let key = format!("{label}.client_idle");
+    let text = value.get_ref().as_str();
+    if text == MQTT_KEEPALIVE {
+        if !mqtt {
+            let what = "\"mqtt-keepalive\" needs mqtt = true: only an MQTT-aware listener reads the keep-alive (expected mqtt = true, or a duration like \"60s\")";
+            return Err(ctx.error(Some(value.span()), &key, what.to_owned()));
+        }
+        return Ok(ClientIdle::MqttKeepalive);
+    }
+    match parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(ClientIdle::Fixed(d)),
+        Ok(_) => Err(ctx.error(
+            Some(value.span()),
+            &key,
+            format!(
+                "{text:?} is zero (expected a duration greater than zero, or \"mqtt-keepalive\")"
+            ),
+        )),
+        Err(e) => Err(ctx.error(
+            Some(value.span()),
+            &key,
+            format!("{e} {text:?} ({DURATION_EXPECTED}, or \"mqtt-keepalive\")"),
+        )),
+    }
+}
+
+/// `max_connection_rate_per_source = "20/s"`: a count, `/`, and a period: a unit alone
+/// (`s`, `m`, `h`: one of it) or a duration (`"100/10s"`).
+fn rate_per_source(
+    entry: &FileListener,
+    label: &str,
+    ctx: &Ctx<'_>,
+) -> Result<Option<SourceRate>, ConfigError> {
+    let Some(value) = &entry.max_connection_rate_per_source else {
+        return Ok(None);
+    };
+    let key = format!("{label}.max_connection_rate_per_source");
+    let fail = |what: String| {
+        let what = format!(
+            "{what} (expected \"COUNT/PERIOD\" like \"20/s\", \"600/m\" or \"100/10s\", COUNT {}..={})",
+            limits::RATE_CONNECTIONS.start(),
+            limits::RATE_CONNECTIONS.end()
+        );
+        Err(ctx.error(Some(value.span()), &key, what))
+    };
+    let text = value.get_ref().as_str();
+    let Some((count, period)) = text.split_once('/') else {
+        return fail(format!("{text:?} has no '/'"));
+    };
+    let Ok(connections) = count.parse::<u32>() else {
+        return fail(format!("{count:?} is not a whole number"));
+    };
+    if !limits::RATE_CONNECTIONS.contains(&connections) {
+        return fail(format!("{connections} is out of range"));
+    }
+    let per = match period {
+        "s" | "m" | "h" => parse_duration(&format!("1{period}")),
+        other => parse_duration(other),
+    };
+    match per {
+        Ok(per) if !per.is_zero() => Ok(Some(SourceRate { connections, per })),
+        Ok(_) => fail(format!("period {period:?} is zero")),
+        Err(e) => fail(format!("period {period:?}: {e}")),
     }
 }

@@ -34,6 +34,8 @@ mod file;
 mod listeners;
 mod locate;
 #[cfg(test)]
+mod mqtt_tests;
+#[cfg(test)]
 mod rejections;
 mod routes;
 #[cfg(test)]
@@ -99,6 +101,17 @@ pub mod defaults {
     pub const CHECK_RISE: u32 = 2;
     /// Consecutive failed checks that take an up server down (HAProxy's `fall 3`).
     pub const CHECK_FALL: u32 = 3;
+    /// Largest CONNECT an `mqtt = true` listener reads (bytes); see
+    /// [`crate::mqtt::DEFAULT_MAX_CONNECT_BYTES`] for why 64 KiB.
+    pub const MAX_CONNECT_SIZE: u32 = crate::mqtt::DEFAULT_MAX_CONNECT_BYTES;
+    /// `client_idle = "mqtt-keepalive"` never closes a client sooner than this, whatever its
+    /// keep-alive: 1.5 × a 1 s keep-alive would leave a PINGREQ delayed by one lost segment
+    /// (the first TCP retransmission comes after 200 ms–1 s) no margin at all.
+    pub const KEEPALIVE_IDLE_MIN: Duration = Duration::from_secs(2);
+    /// ... nor later than this: 1.5 × a one-hour keep-alive, the longest battery devices
+    /// commonly use (AWS IoT caps it at 20 min, Azure IoT Hub at 29 min). Past it a silent
+    /// client is more likely a dead link than a sleeping device, and it holds a slot.
+    pub const KEEPALIVE_IDLE_MAX: Duration = Duration::from_secs(90 * 60);
 }
 
 /// Where a configuration came from, for messages.
@@ -151,8 +164,13 @@ pub struct Runtime {
 pub struct Timeouts {
     pub client_idle: Duration,
     pub server_idle: Duration,
-    /// From accept until the TLS handshake is done (PROXY header in, ClientHello, handshake).
+    /// From accept until the client is ready to relay (PROXY header in, ClientHello,
+    /// handshake, and the CONNECT on `mqtt` listeners).
     pub handshake: Duration,
+    /// Clamp of the idle timeout derived from a client's keep-alive
+    /// (`client_idle = "mqtt-keepalive"`); `keepalive_idle_min <= keepalive_idle_max`.
+    pub keepalive_idle_min: Duration,
+    pub keepalive_idle_max: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +251,35 @@ pub struct Listener {
     /// How bytes are relayed once connected: splice(2) through a pipe or copied through
     /// the buffer pool.
     pub relay: crate::relay::RelayMode,
+    /// `mqtt = true`: read and check the client's CONNECT before connecting upstream.
+    pub mqtt: Option<MqttListener>,
+    /// The client-side idle timeout of this listener's connections.
+    pub client_idle: ClientIdle,
+    /// `max_connection_rate_per_source`: new connections allowed per client address.
+    pub rate_per_source: Option<SourceRate>,
+}
+
+/// MQTT awareness of a listener (`mqtt = true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MqttListener {
+    /// Largest CONNECT packet read, bytes (fixed header included).
+    pub max_connect_size: u32,
+}
+
+/// How long a client may be silent (`client_idle`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientIdle {
+    Fixed(Duration),
+    /// 1.5 × the keep-alive of the client's CONNECT, clamped to `timeouts.keepalive_idle_min`
+    /// ..= `keepalive_idle_max`; `timeouts.client_idle` for a keep-alive of 0.
+    MqttKeepalive,
+}
+
+/// A connection rate: `connections` per `per`, in bursts of up to `connections`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceRate {
+    pub connections: u32,
+    pub per: Duration,
 }
 
 /// Who encrypts and decrypts TLS records after the handshake (terminate listeners).
@@ -531,6 +578,23 @@ impl Config {
                 let from: Vec<String> = l.trusted_proxies.iter().map(ToString::to_string).collect();
                 proxy = format!(", accept_proxy from {}", from.join(" "));
             }
+            if let Some(m) = l.mqtt {
+                proxy.push_str(&format!(", mqtt (max_connect_size {})", m.max_connect_size));
+            }
+            match l.client_idle {
+                ClientIdle::Fixed(d) if d == self.timeouts.client_idle => {}
+                ClientIdle::Fixed(d) => {
+                    proxy.push_str(&format!(", client_idle {}", format_duration(d)));
+                }
+                ClientIdle::MqttKeepalive => proxy.push_str(", client_idle mqtt-keepalive"),
+            }
+            if let Some(rate) = l.rate_per_source {
+                proxy.push_str(&format!(
+                    ", max_connection_rate_per_source {}/{}",
+                    rate.connections,
+                    format_duration(rate.per)
+                ));
+            }
             let _ = writeln!(
                 out,
                 "listener {}: bind {}, tls {}, {target}, max_connections {}, backlog {}, relay {}{proxy}",
@@ -617,10 +681,12 @@ impl Config {
         let t = &self.timeouts;
         let _ = writeln!(
             out,
-            "timeouts: client_idle {}, server_idle {}, handshake {}",
+            "timeouts: client_idle {}, server_idle {}, handshake {}, keepalive_idle {}..={}",
             format_duration(t.client_idle),
             format_duration(t.server_idle),
             format_duration(t.handshake),
+            format_duration(t.keepalive_idle_min),
+            format_duration(t.keepalive_idle_max),
         );
         out
     }

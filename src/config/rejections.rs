@@ -5,7 +5,7 @@ use super::tests::{MINIMAL, parse};
 
 /// Asserts `text` is rejected at `line` on `key`, with a message containing `what`.
 #[track_caller]
-fn assert_rejected(text: &str, line: usize, key: &str, what: &str) {
+pub(super) fn assert_rejected(text: &str, line: usize, key: &str, what: &str) {
     let err = match parse(text) {
         Ok(_) => panic!("accepted, expected an error at line {line} on {key}:\n{text}"),
         Err(err) => err,

@@ -181,7 +181,7 @@ fn summary_shows_every_part() {
         runtime: 2 workers, shutdown_grace 30s, 512 relay buffers of 32768 bytes and up to 256 pipes per worker\n\
         listener mqtt: bind 127.0.0.1:1884, tls none, backend broker, max_connections 100000, backlog 4096, relay auto\n\
         backend broker: servers 127.0.0.1:1883, connect_timeout 1s\n\
-        timeouts: client_idle 1m, server_idle 1m, handshake 5s\n";
+        timeouts: client_idle 1m, server_idle 1m, handshake 5s, keepalive_idle 2s..=1h30m\n";
     assert_eq!(summary, want);
     let dir = TestPki::new("embedded-summary");
     let summary = Config::embedded_default_in(dir.dir()).unwrap().summary();

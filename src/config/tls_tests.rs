@@ -299,7 +299,7 @@ fn passthrough_routes_carry_no_tls() {
 /// Every example in `docs/examples/` loads, with its `pki/` files generated.
 #[test]
 fn doc_examples_load() {
-    let examples: [(&str, &str); 7] = [
+    let examples: [(&str, &str); 8] = [
         (
             "sni-routing.toml",
             include_str!("../../docs/examples/sni-routing.toml"),
@@ -327,6 +327,10 @@ fn doc_examples_load() {
         (
             "broker-pool.toml",
             include_str!("../../docs/examples/broker-pool.toml"),
+        ),
+        (
+            "mqtt-aware.toml",
+            include_str!("../../docs/examples/mqtt-aware.toml"),
         ),
     ];
     let on_disk = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/examples"))

@@ -12,7 +12,8 @@ use toml::Spanned;
 use super::file::{FileConfig, FileRuntime, FileTimeouts, SpannedList};
 use super::locate::{is_valid_name, line_of};
 use super::{
-    Config, ConfigError, ConfigSource, Runtime, Timeouts, backends, defaults, listeners, routes,
+    Config, ConfigError, ConfigSource, Runtime, Timeouts, backends, defaults, format_duration,
+    listeners, routes,
 };
 
 /// Upper bounds, each with its reason.
@@ -35,6 +36,12 @@ pub(super) mod limits {
     pub const BACKLOG: RangeInclusive<i64> = 1..=65535;
     /// Per listener; ten million is past what one host's file descriptors allow anyway.
     pub const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=10_000_000;
+    /// `max_connect_size`, bytes. Below 64 not even a 3.1 client with the 23-byte identifier
+    /// that version allows fits; above 1 MiB one slow client could pin a megabyte per
+    /// connection during the handshake timeout, and no sane CONNECT is that big.
+    pub const MAX_CONNECT_SIZE: RangeInclusive<i64> = 64..=1024 * 1024;
+    /// `max_connection_rate_per_source` count: a million per period is no limit at all.
+    pub const RATE_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
     /// An ALPN protocol name is a length-prefixed byte string (RFC 7301 §3.1).
     pub const ALPN_NAME_LEN: RangeInclusive<usize> = 1..=255;
 }
@@ -87,9 +94,10 @@ pub fn validate(
         ));
     }
     let runtime = runtime(&file.runtime, ctx)?;
-    let timeouts = timeouts(&file.timeouts);
+    let timeouts = timeouts(&file.timeouts, ctx)?;
     let backends = backends::backends(&file.backend, ctx)?;
-    let (mut listeners, listener_tls) = listeners::listeners(&file.listener, &backends, ctx)?;
+    let (mut listeners, listener_tls) =
+        listeners::listeners(&file.listener, &backends, &timeouts, ctx)?;
     let routes = routes::routes(
         &file.route,
         &file.listener,
@@ -158,12 +166,31 @@ fn runtime(file: &FileRuntime, ctx: &Ctx<'_>) -> Result<Runtime, ConfigError> {
     })
 }
 
-fn timeouts(file: &FileTimeouts) -> Timeouts {
-    Timeouts {
+fn timeouts(file: &FileTimeouts, ctx: &Ctx<'_>) -> Result<Timeouts, ConfigError> {
+    let min = file.keepalive_idle_min.as_ref();
+    let max = file.keepalive_idle_max.as_ref();
+    let keepalive_idle_min = min.map_or(defaults::KEEPALIVE_IDLE_MIN, |d| d.get_ref().0);
+    let keepalive_idle_max = max.map_or(defaults::KEEPALIVE_IDLE_MAX, |d| d.get_ref().0);
+    if keepalive_idle_min > keepalive_idle_max {
+        let (span, key) = match (min, max) {
+            (_, Some(max)) => (max.span(), "timeouts.keepalive_idle_max"),
+            (Some(min), None) => (min.span(), "timeouts.keepalive_idle_min"),
+            (None, None) => unreachable!("the defaults are ordered"),
+        };
+        let what = format!(
+            "keepalive_idle_min {} is above keepalive_idle_max {} (expected min <= max)",
+            format_duration(keepalive_idle_min),
+            format_duration(keepalive_idle_max)
+        );
+        return Err(ctx.error(Some(span), key, what));
+    }
+    Ok(Timeouts {
         client_idle: file.client_idle.map_or(defaults::CLIENT_IDLE, |d| d.0),
         server_idle: file.server_idle.map_or(defaults::SERVER_IDLE, |d| d.0),
         handshake: file.handshake.map_or(defaults::HANDSHAKE, |d| d.0),
-    }
+        keepalive_idle_min,
+        keepalive_idle_max,
+    })
 }
 
 /// Checks an optional integer against `range`. The ranges used all fit in `u32`.

@@ -127,7 +127,7 @@ impl ConnectErrorKind {
             ConnectErrorKind::Malformed => "mqtt_malformed",
             ConnectErrorKind::BadUtf8 => "mqtt_bad_utf8",
             ConnectErrorKind::ProtocolError => "mqtt_protocol_error",
-            ConnectErrorKind::TooLarge => "mqtt_too_large",
+            ConnectErrorKind::TooLarge => "mqtt_connect_too_large",
             ConnectErrorKind::BadClientId => "mqtt_bad_client_id",
             ConnectErrorKind::BadWillTopic => "mqtt_bad_will_topic",
         }
@@ -231,18 +231,26 @@ pub fn parse_connect<'a>(
     };
     let header_len = 1 + vbi_len;
     let total = u64::from(remaining) + header_len as u64;
-    let too_large = || {
-        let protocol = buf.get(header_len..).and_then(peek_protocol);
-        ConnectError::new(
+    if total > u64::from(limits.max_packet_bytes) {
+        // Refuse before the rest arrives, but wait for the few bytes that name the protocol
+        // (at most 9: "MQIsdp" and its level) so an MQTT 5 client gets its 0x95 CONNACK.
+        let protocol = match peek_protocol(buf.get(header_len..).unwrap_or_default()) {
+            ProtocolPeek::NeedMore => {
+                return Ok(ConnectOutcome::Incomplete {
+                    needed_at_least: buf.len() + 1,
+                });
+            }
+            ProtocolPeek::Known(p) => Some(p),
+            ProtocolPeek::Unknown => None,
+        };
+        return Err(ConnectError::new(
             ConnectErrorKind::TooLarge,
             protocol,
             "over max_packet_bytes",
-        )
-    };
-    if total > u64::from(limits.max_packet_bytes) {
-        return Err(too_large());
+        ));
     }
-    let total = usize::try_from(total).map_err(|_| too_large())?;
+    // `total` is at most `max_packet_bytes`, a u32: it fits a usize on every target we build.
+    let total = total as usize;
     let Some(body) = buf.get(header_len..total) else {
         return Ok(ConnectOutcome::Incomplete {
             needed_at_least: total,
@@ -310,12 +318,40 @@ fn protocol_of(r: &mut Reader<'_>) -> Result<(Protocol, bool), ConnectError> {
     Ok((protocol, bridge))
 }
 
+/// What the start of a variable header says about the protocol.
+enum ProtocolPeek {
+    Known(Protocol),
+    /// Not a name and level we speak (or not MQTT at all).
+    Unknown,
+    /// Too few bytes to tell yet.
+    NeedMore,
+}
+
 /// The protocol, if the bytes so far say which: lets a too-large MQTT 5 CONNECT get its
-/// 0x95 CONNACK before the rest of it arrives.
-fn peek_protocol(variable_header: &[u8]) -> Option<Protocol> {
-    protocol_of(&mut Reader::new(variable_header))
-        .ok()
-        .map(|(p, _)| p)
+/// 0x95 CONNACK before the rest of it arrives. Asks for more bytes only while they could
+/// still spell `MQTT` or `MQIsdp` and a level: at most 9.
+fn peek_protocol(variable_header: &[u8]) -> ProtocolPeek {
+    let Some(&[hi, lo]) = variable_header.get(..2) else {
+        return ProtocolPeek::NeedMore;
+    };
+    let name_len = usize::from(u16::from_be_bytes([hi, lo]));
+    if name_len != 4 && name_len != 6 {
+        return ProtocolPeek::Unknown;
+    }
+    if variable_header.len() < 2 + name_len + 1 {
+        let name: &[u8] = if name_len == 4 { b"MQTT" } else { b"MQIsdp" };
+        // Shorter than `name` plus the level, so at most `name_len` bytes of it.
+        let so_far = &variable_header[2..];
+        return if name.starts_with(so_far) {
+            ProtocolPeek::NeedMore
+        } else {
+            ProtocolPeek::Unknown
+        };
+    }
+    match protocol_of(&mut Reader::new(variable_header)) {
+        Ok((p, _)) => ProtocolPeek::Known(p),
+        Err(_) => ProtocolPeek::Unknown,
+    }
 }
 
 /// Connect Flags (3.1.1 §3.1.2.3, 5.0 §3.1.2.3).

@@ -105,6 +105,32 @@ impl Protocol {
     }
 }
 
+/// What the proxy keeps of a client's CONNECT for the rest of the connection: the access
+/// log's fields and the routing key (client-identifier balancing). Owned, so the bytes it was
+/// parsed from can go to the broker; boxed on the connection, which most often has none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MqttInfo {
+    /// As sent: well-formed UTF-8 without U+0000, at most `max_client_id_bytes` (1024)
+    /// bytes; empty when the client asked the broker to assign one. Peer-controlled: escape
+    /// it before printing.
+    pub client_id: Box<str>,
+    pub protocol: Protocol,
+    /// Keep Alive, seconds; 0 means off.
+    pub keepalive_secs: u16,
+    pub username_present: bool,
+}
+
+impl MqttInfo {
+    pub fn from_connect(connect: &Connect<'_>) -> MqttInfo {
+        MqttInfo {
+            client_id: connect.client_id.into(),
+            protocol: connect.protocol,
+            keepalive_secs: connect.keepalive_secs,
+            username_present: connect.username_present,
+        }
+    }
+}
+
 impl core::fmt::Display for Protocol {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "MQTT {}", self.as_str())

@@ -300,10 +300,14 @@ fn bad_remaining_length() {
 
 #[test]
 fn too_large_before_the_bytes_arrive() {
-    // 268,435,455 announced, nothing else sent.
-    let e = error(&[0x10, 0xff, 0xff, 0xff, 0x7f]);
+    // 268,435,455 announced, and a Protocol Name length no MQTT version has.
+    assert_eq!(
+        parse_connect(&[0x10, 0xff, 0xff, 0xff, 0x7f], &LIMITS),
+        Ok(ConnectOutcome::Incomplete { needed_at_least: 6 })
+    );
+    let e = error(&[0x10, 0xff, 0xff, 0xff, 0x7f, 0x00, 0x09]);
     assert_eq!((e.kind, e.protocol), (K::TooLarge, None));
-    assert_eq!(e.keyword(), "mqtt_too_large");
+    assert_eq!(e.keyword(), "mqtt_connect_too_large");
     assert_eq!(e.connack(), None);
 
     // MQTT 5 that says so in its first segment: refused with 0x95.
@@ -312,6 +316,23 @@ fn too_large_before_the_bytes_arrive() {
     let e = error(&v5);
     assert_eq!((e.kind, e.protocol), (K::TooLarge, Some(Protocol::V5)));
     assert_eq!(connack(e), Some(vec![0x20, 0x03, 0x00, 0x95, 0x00]));
+
+    // Announced too large in the first bytes, with the protocol still on its way: wait
+    // for it (at most 9 bytes), then refuse with the code that protocol has.
+    for cut in 4..v5.len() {
+        assert_eq!(
+            parse_connect(&v5[..cut], &LIMITS),
+            Ok(ConnectOutcome::Incomplete {
+                needed_at_least: cut + 1
+            }),
+            "{cut} bytes"
+        );
+    }
+    // Not a protocol name we know: refused at once, without CONNACK.
+    let e = error(&[0x10, 0xf0, 0xa2, 0x04, 0x00, 0x05]);
+    assert_eq!((e.kind, e.protocol), (K::TooLarge, None));
+    let e = error(&[0x10, 0xf0, 0xa2, 0x04, 0x00, 0x04, b'H', b'T']);
+    assert_eq!((e.kind, e.protocol), (K::TooLarge, None));
 
     // 3.1.1 has no code for it: close without CONNACK.
     let mut v4 = vec![0x10, 0xf0, 0xa2, 0x04];
@@ -334,7 +355,7 @@ fn limit_counts_the_whole_packet() {
         ..LIMITS
     };
     assert_eq!(
-        parse_connect(&V311_MINIMAL[..2], &one_less).map_err(|e| e.kind),
+        parse_connect(&V311_MINIMAL[..9], &one_less).map_err(|e| e.kind),
         Err(K::TooLarge)
     );
 }
@@ -722,4 +743,20 @@ fn mutated_packets_keep_the_fuzz_property() {
             }
         }
     }
+}
+
+// ---- what the connection keeps ----
+
+#[test]
+fn mqtt_info_keeps_the_routing_and_log_facts_and_no_password() {
+    let (connect, _) = complete(V311_FULL);
+    let info = crate::mqtt::MqttInfo::from_connect(&connect);
+    assert_eq!(&*info.client_id, connect.client_id);
+    assert_eq!(info.protocol, Protocol::V311);
+    assert_eq!(info.keepalive_secs, connect.keepalive_secs);
+    assert!(info.username_present);
+    let (connect, _) = complete(V5_FULL);
+    let info = crate::mqtt::MqttInfo::from_connect(&connect);
+    assert_eq!(info.protocol, Protocol::V5);
+    assert_eq!(&*info.client_id, connect.client_id);
 }

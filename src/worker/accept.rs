@@ -1,13 +1,15 @@
 //! Accept: one multishot accept per listening socket; `max_connections`; back-off when the
 //! process runs out of fds or memory; closing the listeners when a shutdown starts.
 
+use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::atomic::Ordering;
 
-use super::{Conn, Op, Token, Worker};
+use super::{Conn, Op, Token, Worker, initial_client_idle_ms};
 use crate::access_log::{CloseRecord, log_close};
 use crate::config::TlsMode;
-use crate::conn::{Stage, Termination};
+use crate::conn::{MqttConnect, Stage, Termination};
+use crate::rate_limit::{self, Verdict};
 use crate::slab::Key;
 use crate::sys::net;
 use crate::sys::uring::Completion;
@@ -125,6 +127,19 @@ impl Worker {
             }
         };
         self.counters().accepted(l as u16);
+        if !self.shared.config.listeners[l].accept_proxy && self.rate_limited(l, client) {
+            net::close(fd);
+            self.counters().refused(l as u16, Termination::RateLimited);
+            self.counters().closed(l as u16, Termination::RateLimited);
+            log_close(&CloseRecord {
+                worker: self.id,
+                client,
+                listener: &self.shared.config.listeners[l].name,
+                termination: Termination::RateLimited,
+                ..CloseRecord::default()
+            });
+            return;
+        }
         let listener = &self.shared.config.listeners[l];
         let active = &self.shared.active[l].0;
         if active.fetch_add(1, Ordering::Relaxed) >= listener.max_connections {
@@ -151,6 +166,11 @@ impl Worker {
             Stage::ClientHello {
                 pending: Vec::new(),
             }
+        } else if listener.mqtt.is_some() {
+            Stage::MqttConnect(Box::new(MqttConnect {
+                pending: Vec::new(),
+                tls: None,
+            }))
         } else {
             Stage::Connecting {
                 attempt: 0,
@@ -174,6 +194,8 @@ impl Worker {
             meta: None,
             tls: None,
             ktls: None,
+            mqtt: None,
+            client_idle_ms: initial_client_idle_ms(listener, &self.shared.config),
         };
         let trusted = !listener.accept_proxy
             || listener
@@ -197,6 +219,34 @@ impl Worker {
             self.start_connect(key, &mut conn, &[]);
         }
         self.settle(key, conn);
+    }
+
+    /// `max_connection_rate_per_source` of listener `l`: true if `client` is over it. Called
+    /// at accept, or after the PROXY header on `accept_proxy` listeners.
+    pub(super) fn rate_limited(&mut self, l: usize, client: SocketAddr) -> bool {
+        let Some(limiter) = self.limiters[l].as_mut() else {
+            return false;
+        };
+        let now_us = rate_limit::micros(self.epoch.elapsed());
+        match limiter.check(client.ip(), now_us) {
+            Verdict::Allow => false,
+            Verdict::Refuse => true,
+            Verdict::AllowUntracked => {
+                let quiet = self
+                    .last_rate_warning_ms
+                    .is_some_and(|t| self.now_ms < t + ACCEPT_WARNING_INTERVAL_MS);
+                if !quiet {
+                    self.last_rate_warning_ms = Some(self.now_ms);
+                    tracing::warn!(
+                        worker = self.id,
+                        listener = %self.shared.config.listeners[l].name,
+                        sources = rate_limit::TABLE_CAPACITY,
+                        "max_connection_rate_per_source: the table is full of active sources; new sources pass unchecked (logged at most once a second)"
+                    );
+                }
+                false
+            }
+        }
     }
 
     /// Stops accepting on listener `l` and closes its socket (shutdown).

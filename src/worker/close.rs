@@ -41,6 +41,7 @@ impl Worker {
             }
             // A handshake flight may be in flight: its buffer waits for the completion.
             Stage::Handshake(hs) => (None, hs.sending),
+            Stage::MqttConnect(m) => (None, m.tls.and_then(|hs| hs.sending)),
             Stage::Connecting {
                 prelude: Some(buf), ..
             } => {
@@ -139,6 +140,7 @@ impl Worker {
             offload_fallback: meta.and_then(|m| m.offload_fallback),
             proxy: meta.map_or("none", |m| m.proxy_sent),
             relay: relay_kind.map(RelayKind::as_str),
+            mqtt: conn.mqtt.as_deref(),
             bytes_in,
             bytes_out,
             duration: Duration::from_millis(self.now_ms.saturating_sub(conn.started_ms)),

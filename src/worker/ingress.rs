@@ -7,13 +7,16 @@
 //! right away: ingress is short and bounded, and the pool buffer goes back at once.
 
 use std::net::SocketAddr;
+use std::os::fd::RawFd;
 
 use super::{Conn, Op, Token, Worker};
 use crate::config::TlsMode;
-use crate::conn::{Handshake, Side, Stage, Termination};
+use crate::conn::{Handshake, MqttConnect, Side, Stage, Termination};
+use crate::mqtt::ConnectErrorKind;
 use crate::proxy_protocol::{self, Command, Parsed};
 use crate::relay::failure_termination;
 use crate::slab::Key;
+use crate::sys::buf_ring::Buf;
 use crate::sys::net;
 use crate::sys::uring::Completion;
 use crate::tls::client_hello::{self, Peek, alert_record};
@@ -54,22 +57,27 @@ impl Worker {
         let limit = match &conn.stage {
             Stage::ProxyIn { .. } => MAX_PROXY_IN_BYTES,
             Stage::ClientHello { .. } => client_hello::MAX_CLIENT_HELLO_BYTES,
+            Stage::MqttConnect(m) if m.tls.is_none() => self.mqtt_pending_limit(conn),
             _ => MAX_HELD_BYTES,
         };
-        let appended = match &mut conn.stage {
-            Stage::ProxyIn { pending } | Stage::ClientHello { pending } => {
-                append_bounded(pending, self.ring.bufs().bytes(&buf), limit)
-            }
-            Stage::Handshake(hs) => {
-                append_bounded(&mut hs.held, self.ring.bufs().bytes(&buf), limit)
-            }
+        let target = match &mut conn.stage {
+            Stage::ProxyIn { pending } | Stage::ClientHello { pending } => pending,
+            Stage::Handshake(hs) => &mut hs.held,
+            Stage::MqttConnect(m) => match &mut m.tls {
+                Some(hs) => &mut hs.held,
+                None => &mut m.pending,
+            },
             _ => unreachable!("ingress recv outside an ingress stage"),
         };
+        let appended = append_bounded(target, self.ring.bufs().bytes(&buf), limit);
         self.ring.bufs_mut().recycle(buf);
         if !appended {
-            let cause = match conn.stage {
+            let cause = match &conn.stage {
                 Stage::ProxyIn { .. } => Termination::ProxyInvalid,
                 Stage::ClientHello { .. } => Termination::Tls("tls_hello_too_large"),
+                Stage::MqttConnect(m) if m.tls.is_none() => {
+                    Termination::Mqtt(ConnectErrorKind::TooLarge.keyword())
+                }
                 _ => Termination::Tls("tls_handshake_too_large"),
             };
             self.begin_close(conn, cause);
@@ -84,6 +92,7 @@ impl Worker {
             Stage::ProxyIn { .. } => self.advance_proxy_in(key, conn),
             Stage::ClientHello { .. } => self.advance_client_hello(key, conn),
             Stage::Handshake(_) => self.advance_handshake(key, conn),
+            Stage::MqttConnect(_) => self.advance_mqtt(key, conn),
             _ => {}
         }
     }
@@ -117,13 +126,26 @@ impl Worker {
         let meta = conn.meta_mut();
         meta.proxied_by = Some(balancer);
         meta.local = destination;
+        // Rate limits count the clients behind the balancer, not the balancer (whose own
+        // LOCAL health checks are not limited).
+        if let Some(source) = source
+            && self.rate_limited(conn.listener as usize, source)
+        {
+            return self.begin_close(conn, Termination::RateLimited);
+        }
         let listener = &self.shared.config.listeners[conn.listener as usize];
-        if listener.tls == TlsMode::None {
-            conn.stage = connecting(None);
-            self.start_connect(key, conn, &rest);
-        } else {
+        if listener.tls != TlsMode::None {
             conn.stage = Stage::ClientHello { pending: rest };
             self.advance_client_hello(key, conn);
+        } else if listener.mqtt.is_some() {
+            conn.stage = Stage::MqttConnect(Box::new(MqttConnect {
+                pending: rest,
+                tls: None,
+            }));
+            self.advance_mqtt(key, conn);
+        } else {
+            conn.stage = connecting(None);
+            self.start_connect(key, conn, &rest);
         }
     }
 
@@ -195,23 +217,35 @@ impl Worker {
         let Stage::Handshake(hs) = &mut conn.stage else {
             return;
         };
-        let result = hs.session.read(&mut hs.held, &mut hs.outgoing);
-        match result {
+        if let Err((cause, alert)) = self.decrypt_held(conn.client, hs) {
+            return self.close_after_send(key, conn, &alert, cause);
+        }
+        self.continue_handshake(key, conn);
+    }
+
+    /// Feeds the held client bytes to the session (handshake records, or application data
+    /// once established), which appends decrypted application data to `hs.early`.
+    /// `Err((cause, alert))`: close with `cause` after sending `alert` (maybe empty).
+    pub(super) fn decrypt_held(
+        &self,
+        client: SocketAddr,
+        hs: &mut Handshake<Buf>,
+    ) -> Result<(), (Termination, Vec<u8>)> {
+        match hs.session.read(&mut hs.held, &mut hs.outgoing) {
             Ok(outcome) => {
                 hs.early.extend_from_slice(&hs.held[..outcome.plaintext]);
                 hs.held.drain(..outcome.consumed);
                 if outcome.peer_closed {
-                    return self.begin_close(conn, Termination::ClientAborted);
+                    return Err((Termination::ClientAborted, Vec::new()));
                 }
+                Ok(())
             }
             Err(error) => {
+                tracing::debug!(worker = self.id, %client, %error, "TLS error during ingress");
                 let alert = std::mem::take(&mut hs.outgoing);
-                let cause = Termination::Tls(error.keyword());
-                tracing::debug!(worker = self.id, client = %conn.client, %error, "TLS handshake failed");
-                return self.close_after_send(key, conn, &alert, cause);
+                Err((Termination::Tls(error.keyword()), alert))
             }
         }
-        self.continue_handshake(key, conn);
     }
 
     /// Sends pending handshake output, else reads more, else finishes the handshake.
@@ -219,31 +253,46 @@ impl Worker {
         let Stage::Handshake(hs) = &mut conn.stage else {
             return;
         };
-        if hs.outgoing_sent < hs.outgoing.len() {
-            let buf = self
-                .ring
-                .bufs_mut()
-                .tx_from(&hs.outgoing[hs.outgoing_sent..]);
-            hs.outgoing_sent = hs.outgoing.len();
-            self.ring
-                .send(conn.client_fd, &buf, 0, Token::encode(Op::SendClient, key));
-            hs.sending = Some(buf);
+        if self.send_tls_output(key, conn.client_fd, hs) {
             conn.inflight += 1;
             return;
         }
-        hs.outgoing.clear();
-        hs.outgoing_sent = 0;
         if hs.session.is_handshaking() {
             return self.submit_ingress_recv(key, conn);
         }
         self.finish_handshake(key, conn);
     }
 
-    /// A send to the client during ingress (handshake flight) completed.
+    /// Submits a send of what the session wrote for the client and is not sent yet; false
+    /// (and `outgoing` emptied) when everything went out. The caller counts the send in flight.
+    pub(super) fn send_tls_output(&mut self, key: Key, fd: RawFd, hs: &mut Handshake<Buf>) -> bool {
+        if hs.outgoing_sent >= hs.outgoing.len() {
+            hs.outgoing.clear();
+            hs.outgoing_sent = 0;
+            return false;
+        }
+        let buf = self
+            .ring
+            .bufs_mut()
+            .tx_from(&hs.outgoing[hs.outgoing_sent..]);
+        hs.outgoing_sent = hs.outgoing.len();
+        self.ring
+            .send(fd, &buf, 0, Token::encode(Op::SendClient, key));
+        hs.sending = Some(buf);
+        true
+    }
+
+    /// A send to the client during ingress (a handshake flight, or post-handshake records
+    /// while reading the CONNECT) completed.
     pub(super) fn on_ingress_send(&mut self, key: Key, conn: &mut Conn, result: i32) {
         conn.touch(Side::Client, self.now_ms);
-        let Stage::Handshake(hs) = &mut conn.stage else {
-            return;
+        let hs = match &mut conn.stage {
+            Stage::Handshake(hs) => hs,
+            Stage::MqttConnect(m) => match &mut m.tls {
+                Some(hs) => hs,
+                None => return,
+            },
+            _ => return,
         };
         let Some(mut buf) = hs.sending.take() else {
             return;
@@ -266,20 +315,30 @@ impl Worker {
             return;
         }
         self.ring.bufs_mut().recycle(buf);
-        self.continue_handshake(key, conn);
+        match conn.stage {
+            Stage::Handshake(_) => self.continue_handshake(key, conn),
+            _ => self.continue_mqtt(key, conn),
+        }
     }
 
     fn finish_handshake(&mut self, key: Key, conn: &mut Conn) {
-        let Stage::Handshake(hs) = std::mem::replace(&mut conn.stage, connecting(None)) else {
+        let Stage::Handshake(mut hs) = std::mem::replace(&mut conn.stage, connecting(None)) else {
             unreachable!("finish_handshake outside the handshake");
         };
-        let Handshake {
-            session,
-            held,
-            early,
-            ..
-        } = *hs;
-        conn.meta_mut().tls = session.info().cloned();
+        conn.meta_mut().tls = hs.session.info().cloned();
+        let early = std::mem::take(&mut hs.early);
+        if self.shared.config.listeners[conn.listener as usize]
+            .mqtt
+            .is_some()
+        {
+            // The CONNECT is read through the userspace session; the kernel gets it after.
+            conn.stage = Stage::MqttConnect(Box::new(MqttConnect {
+                pending: early,
+                tls: Some(hs),
+            }));
+            return self.continue_mqtt(key, conn);
+        }
+        let Handshake { session, held, .. } = *hs;
         if self.place_tls(conn, session, held) {
             self.start_connect(key, conn, &early);
         }
@@ -321,7 +380,9 @@ impl Worker {
 }
 
 /// The connecting stage before the first attempt.
-fn connecting(prelude: Option<crate::sys::buf_ring::Buf>) -> Stage<crate::sys::buf_ring::Buf> {
+pub(super) fn connecting(
+    prelude: Option<crate::sys::buf_ring::Buf>,
+) -> Stage<crate::sys::buf_ring::Buf> {
     Stage::Connecting {
         attempt: 0,
         server: 0,

@@ -6,8 +6,8 @@
 //! The loop: submit and wait for completions, dispatch each by the operation encoded in its
 //! `user_data` ([`Token`]), then hand freed buffers to directions that were waiting for one.
 //! Files in this module follow a connection: [`accept`] → [`ingress`] (PROXY-in,
-//! ClientHello and route, TLS handshake) → [`upstream`] (connect, PROXY-out) → [`relaying`]
-//! (copy) or [`splicing`] → [`close`].
+//! ClientHello and route, TLS handshake) → [`mqtt_connect`] (the CONNECT, `mqtt = true`) →
+//! [`upstream`] (connect, PROXY-out) → [`relaying`] (copy) or [`splicing`] → [`close`].
 
 mod accept;
 mod checks;
@@ -15,6 +15,7 @@ mod close;
 mod counting;
 mod ingress;
 mod kernel_tls;
+mod mqtt_connect;
 mod relaying;
 mod splicing;
 mod upstream;
@@ -27,8 +28,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{ClientIdle, Config, Listener};
 use crate::conn::{Side, Stage};
+use crate::rate_limit::SourceLimiter;
 use crate::slab::{GENERATION_MASK, Key, Slab};
 use crate::sys::buf_ring::Buf;
 use crate::sys::net::EventFd;
@@ -213,6 +215,12 @@ struct Conn {
     tls: Option<Box<TlsRelay>>,
     /// Kernel TLS while relaying: what key updates need.
     ktls: Option<Box<kernel_tls::KernelTls>>,
+    /// `mqtt = true` listeners: what the client's CONNECT said (client identifier for
+    /// balancing and the access log, version, keep-alive).
+    mqtt: Option<Box<crate::mqtt::MqttInfo>>,
+    /// How long the client may be silent while relaying: the listener's `client_idle`, or
+    /// derived from the CONNECT's keep-alive (`"mqtt-keepalive"`). Milliseconds.
+    client_idle_ms: u32,
 }
 
 /// What we learned about a connection beyond its addresses.
@@ -279,6 +287,30 @@ impl Conn {
     }
 }
 
+/// The client idle timeout a listener's connection starts with, in milliseconds: its
+/// `client_idle`, or for `"mqtt-keepalive"` the fallback until the CONNECT says otherwise.
+fn initial_client_idle_ms(listener: &Listener, config: &Config) -> u32 {
+    let idle = match listener.client_idle {
+        ClientIdle::Fixed(d) => d,
+        ClientIdle::MqttKeepalive => config.timeouts.client_idle,
+    };
+    u32::try_from(idle.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// The shortest timeout any stage of any connection can have: where a connection's timer
+/// entry is filed when its next stage is not known yet, so it is never late.
+fn shortest_timeout(config: &Config) -> Duration {
+    let t = &config.timeouts;
+    config
+        .listeners
+        .iter()
+        .map(|l| match l.client_idle {
+            ClientIdle::Fixed(d) => d,
+            ClientIdle::MqttKeepalive => t.keepalive_idle_min.min(t.client_idle),
+        })
+        .fold(t.handshake.min(t.server_idle), Duration::min)
+}
+
 /// Per-worker view of a backend.
 struct BackendSlot {
     targets: Vec<TargetId>,
@@ -311,9 +343,14 @@ pub struct Worker {
     epoch: Instant,
     now_ms: u64,
     tick: DurationId,
-    client_idle_ms: u64,
     server_idle_ms: u64,
     handshake_ms: u64,
+    /// The earliest any connection's deadline can come after an event (see
+    /// `shortest_timeout_ms`).
+    shortest_timeout_ms: u64,
+    /// `max_connection_rate_per_source`, per listener (config order); `None`: no limit.
+    limiters: Vec<Option<SourceLimiter>>,
+    last_rate_warning_ms: Option<u64>,
     drain_deadline_ms: Option<u64>,
     last_accept_warning_ms: Option<u64>,
     accepted: u64,
@@ -370,9 +407,15 @@ impl Worker {
         Ok(Worker {
             id: init.id,
             ring,
-            client_idle_ms: config.timeouts.client_idle.as_millis() as u64,
             server_idle_ms: config.timeouts.server_idle.as_millis() as u64,
             handshake_ms: config.timeouts.handshake.as_millis() as u64,
+            shortest_timeout_ms: shortest_timeout(config).as_millis() as u64,
+            limiters: config
+                .listeners
+                .iter()
+                .map(|l| l.rate_per_source.map(SourceLimiter::new))
+                .collect(),
+            last_rate_warning_ms: None,
             shared: init.shared,
             wake: init.wake,
             listeners,

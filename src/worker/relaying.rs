@@ -325,7 +325,7 @@ impl Worker {
             Stage::Connecting { .. } => (self.now_ms + self.shortest_timeout_ms(), None),
             Stage::Closing { since_ms, .. } => (since_ms + CLOSE_LINGER_MS, None),
             _ => {
-                let client = conn.client_active_ms + self.client_idle_ms;
+                let client = conn.client_active_ms + u64::from(conn.client_idle_ms);
                 let server = conn.server_active_ms + self.server_idle_ms;
                 if client <= server {
                     (client, Some(Termination::ClientIdleTimeout))
@@ -339,9 +339,7 @@ impl Worker {
     /// The earliest any stage's deadline can come after an event: where a connection's
     /// timer entry is filed when its next stage is not known yet.
     pub(super) fn shortest_timeout_ms(&self) -> u64 {
-        self.handshake_ms
-            .min(self.client_idle_ms)
-            .min(self.server_idle_ms)
+        self.shortest_timeout_ms
     }
 
     /// Fires due wheel entries: closes connections past their deadline, re-files the others.

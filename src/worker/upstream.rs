@@ -295,7 +295,7 @@ impl Worker {
                 .backend
                 .zip(conn.server)
                 .is_some_and(|pair| marked.contains(&pair));
-            if on_marked && matches!(conn.stage, Stage::Relaying(_)) {
+            if on_marked && matches!(conn.stage, Stage::Relaying(_) | Stage::Splicing(_)) {
                 self.begin_close(&mut conn, Termination::ServerMarkedDown);
                 closed += 1;
             }
@@ -355,8 +355,16 @@ fn balance_key<'a>(
 ) -> Option<&'a [u8]> {
     match balance {
         Balance::RoundRobin | Balance::LeastConnections => None,
-        // client id: wired when the MQTT stage lands. Until then (and on listeners that do
-        // not parse MQTT) a client-id backend hashes the client's address, like `source`.
+        // The CONNECT's client id (`mqtt = true` listeners): the same device lands on the
+        // same broker from every ringress instance. Without one (a listener that does not
+        // parse MQTT, or an empty id the broker will assign) the client's address is hashed,
+        // like `source`.
+        Balance::ClientId
+            if let Some(id) = conn.mqtt.as_deref().map(|m| m.client_id.as_bytes())
+                && !id.is_empty() =>
+        {
+            Some(id)
+        }
         Balance::ClientId | Balance::Source => {
             let (bytes, len) = source_key(conn.client.ip());
             *scratch = bytes;

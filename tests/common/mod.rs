@@ -16,6 +16,7 @@
 pub mod admin;
 pub mod backends;
 pub mod examples;
+pub mod fake_broker;
 pub mod mosquitto;
 pub mod mqtt_peers;
 pub mod offload;

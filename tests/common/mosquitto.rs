@@ -204,16 +204,25 @@ impl Subscriber {
         topic: &str,
         qos: u8,
     ) -> Subscriber {
+        let host = addr.ip().to_string();
+        Subscriber::start_with(broker, &host, addr.port(), client_id, topic, qos, &[])
+    }
+
+    /// [`Subscriber::start`] to `host` (a name, for TLS) with extra arguments (`-V mqttv5`,
+    /// `-k 30`, `--cafile ...`).
+    pub fn start_with(
+        broker: &Broker,
+        host: &str,
+        port: u16,
+        client_id: &str,
+        topic: &str,
+        qos: u8,
+        extra: &[&str],
+    ) -> Subscriber {
         let child = Command::new(which("mosquitto_sub"))
-            .args([
-                "-i",
-                client_id,
-                "-h",
-                &addr.ip().to_string(),
-                "-p",
-                &addr.port().to_string(),
-            ])
+            .args(["-i", client_id, "-h", host, "-p", &port.to_string()])
             .args(["-t", topic, "-q", &qos.to_string(), "-C", "1", "-W", "30"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -268,9 +277,24 @@ impl Drop for Subscriber {
 
 /// Runs `mosquitto_pub` to completion (bounded); returns (success, combined output).
 pub fn publish(addr: SocketAddr, topic: &str, qos: u8, message: &str) -> (bool, String) {
+    let host = addr.ip().to_string();
+    publish_with(&host, addr.port(), topic, qos, message, &[])
+}
+
+/// [`publish`] to `host` (a name, for TLS) with extra arguments (`-V mqttv5`, `-i ID`,
+/// `--cafile ...`).
+pub fn publish_with(
+    host: &str,
+    port: u16,
+    topic: &str,
+    qos: u8,
+    message: &str,
+    extra: &[&str],
+) -> (bool, String) {
     let mut child = Command::new(which("mosquitto_pub"))
-        .args(["-h", &addr.ip().to_string(), "-p", &addr.port().to_string()])
+        .args(["-h", host, "-p", &port.to_string()])
         .args(["-t", topic, "-q", &qos.to_string(), "-m", message])
+        .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
