@@ -50,6 +50,27 @@ on_marked_down = "{on_marked_down}"
     )
 }
 
+/// One plain listener `mqtt` in front of backend `pool`: `servers` is the TOML array's
+/// inside, `extra` more backend lines (`balance = ...`), `listener_extra` more listener lines.
+fn pool_toml(workers: u32, servers: &str, extra: &str, listener_extra: &str) -> String {
+    format!(
+        r#"[runtime]
+workers = {workers}
+
+[[listener]]
+name = "mqtt"
+bind = "127.0.0.1:0"
+backend = "pool"
+{listener_extra}
+
+[[backend]]
+name = "pool"
+servers = [{servers}]
+{extra}
+"#
+    )
+}
+
 /// An MQTT 3.1.1 CONNECT with Keep Alive 300 s (the broker never times the test's quiet
 /// clients out) and Clean Session.
 fn connect_packet(client_id: &str) -> Vec<u8> {
@@ -361,20 +382,14 @@ health_check = {{ interval = "300ms", timeout = "200ms", fall = 2, kind = "mqtt"
 fn weights_shape_round_robin_on_real_connections() {
     let light = EchoServer::start();
     let heavy = EchoServer::start();
-    let proxy = Proxy::start_toml(&format!(
-        r#"[runtime]
-workers = 1
-
-[[listener]]
-name = "mqtt"
-bind = "127.0.0.1:0"
-backend = "pool"
-
-[[backend]]
-name = "pool"
-servers = ["{}", {{ addr = "{}", weight = 3 }}]
-"#,
-        light.addr, heavy.addr
+    let proxy = Proxy::start_toml(&pool_toml(
+        1,
+        &format!(
+            r#""{}", {{ addr = "{}", weight = 3 }}"#,
+            light.addr, heavy.addr
+        ),
+        "",
+        "",
     ));
     let addr = proxy.listen_addr("mqtt");
     let mut held = Vec::new();
@@ -390,21 +405,11 @@ servers = ["{}", {{ addr = "{}", weight = 3 }}]
 fn least_connections_fills_the_emptier_server_on_real_connections() {
     let a = TestListener::bind();
     let b = TestListener::bind();
-    let proxy = Proxy::start_toml(&format!(
-        r#"[runtime]
-workers = 1
-
-[[listener]]
-name = "mqtt"
-bind = "127.0.0.1:0"
-backend = "pool"
-
-[[backend]]
-name = "pool"
-servers = ["{}", "{}"]
-balance = "least-connections"
-"#,
-        a.addr, b.addr
+    let proxy = Proxy::start_toml(&pool_toml(
+        1,
+        &format!(r#""{}", "{}""#, a.addr, b.addr),
+        r#"balance = "least-connections""#,
+        "",
     ));
     let addr = proxy.listen_addr("mqtt");
     // Which server the proxy connected to, and the server side of that connection.
@@ -457,21 +462,11 @@ balance = "least-connections"
 fn source_balance_keeps_one_client_address_on_one_server() {
     let one = EchoServer::start();
     let two = EchoServer::start();
-    let proxy = Proxy::start_toml(&format!(
-        r#"[runtime]
-workers = 2
-
-[[listener]]
-name = "mqtt"
-bind = "127.0.0.1:0"
-backend = "pool"
-
-[[backend]]
-name = "pool"
-servers = ["{}", "{}"]
-balance = "source"
-"#,
-        one.addr, two.addr
+    let proxy = Proxy::start_toml(&pool_toml(
+        2,
+        &format!(r#""{}", "{}""#, one.addr, two.addr),
+        r#"balance = "source""#,
+        "",
     ));
     let addr = proxy.listen_addr("mqtt");
     for _ in 0..10 {
@@ -554,22 +549,11 @@ health_check = {{ interval = "200ms", timeout = "100ms", fall = 1, kind = "tcp" 
 fn client_id_balance_sends_a_device_to_the_same_broker_from_two_proxies_and_on_reconnect() {
     assert!(ensure_available(), "mosquitto is needed (CI installs it)");
     let brokers = [Broker::start(), Broker::start()];
-    let toml = format!(
-        r#"[runtime]
-workers = 2
-
-[[listener]]
-name = "mqtt"
-bind = "127.0.0.1:0"
-backend = "brokers"
-mqtt = true
-
-[[backend]]
-name = "brokers"
-servers = ["{}", "{}"]
-balance = "client-id"
-"#,
-        brokers[0].addr, brokers[1].addr
+    let toml = pool_toml(
+        2,
+        &format!(r#""{}", "{}""#, brokers[0].addr, brokers[1].addr),
+        r#"balance = "client-id""#,
+        "mqtt = true",
     );
     let proxies = [Proxy::start_toml(&toml), Proxy::start_toml(&toml)];
     let ids: Vec<String> = (0..16).map(|i| format!("device-{i:02}")).collect();
