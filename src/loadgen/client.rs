@@ -14,6 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
+
+use super::coalesce::Coalesce;
 use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::{sleep_until, timeout, timeout_at};
 use tokio_rustls::TlsConnector;
@@ -45,8 +47,8 @@ pub struct ThreadCtx {
 }
 
 enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    Plain(Coalesce),
+    Tls(Box<tokio_rustls::client::TlsStream<Coalesce>>),
 }
 
 fn now_nanos() -> u64 {
@@ -125,7 +127,7 @@ async fn connack<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Connect, handshake and (with `mqtt`) CONNECT/CONNACK.
 async fn setup(n: usize, ctx: &ThreadCtx, mqtt: bool) -> Result<Stream, Failure> {
-    let tcp = tcp_connect(n, ctx).await?;
+    let tcp = Coalesce::new(tcp_connect(n, ctx).await?);
     let mut stream = match &ctx.tls {
         Some(connector) => {
             let tls = connector
@@ -165,6 +167,13 @@ pub async fn connection(n: usize, ctx: Rc<ThreadCtx>) -> Option<Histogram> {
         }
     };
     Counters::add(&ctx.counters.established, 1);
+    let mut stream = stream;
+    if matches!(ctx.plan.mode, Mode::Publish) && ctx.plan.opts.records_per_write > 1 {
+        match &mut stream {
+            Stream::Plain(s) => s.hold_writes(),
+            Stream::Tls(s) => s.get_mut().0.hold_writes(),
+        }
+    }
     match stream {
         Stream::Plain(s) => session(s, n, &ctx).await,
         Stream::Tls(s) => session(*s, n, &ctx).await,
@@ -285,11 +294,17 @@ async fn publish<W: AsyncWrite + Unpin>(
     let o = &plan.opts;
     let topic = o.topic.replace("{n}", &n.to_string());
     let mut buf = Vec::new();
-    let mut layouts = Vec::with_capacity(o.batch);
-    for _ in 0..o.batch {
-        let at = buf.len();
-        let l = mqtt::encode_publish(&mut buf, plan.version, topic.as_bytes(), o.qos, o.size);
-        layouts.push((at, l));
+    // One group of `batch` messages per TLS record, `records_per_write` groups per write.
+    let mut groups = Vec::with_capacity(o.records_per_write);
+    let mut layouts = Vec::with_capacity(o.batch * o.records_per_write);
+    for _ in 0..o.records_per_write {
+        let from = buf.len();
+        for _ in 0..o.batch {
+            let at = buf.len();
+            let l = mqtt::encode_publish(&mut buf, plan.version, topic.as_bytes(), o.qos, o.size);
+            layouts.push((at, l));
+        }
+        groups.push(from..buf.len());
     }
     let stamped = o.size >= STAMP_BYTES;
     if stamped {
@@ -298,7 +313,7 @@ async fn publish<W: AsyncWrite + Unpin>(
             buf[p..p + 8].copy_from_slice(&STAMP_MAGIC);
         }
     }
-    let batch = o.batch as u32;
+    let batch = (o.batch * o.records_per_write) as u32;
     let mut packet_id: u16 = 0;
     // Spread the first writes of paced connections over one interval.
     let mut next = match plan.write_interval {
@@ -340,7 +355,16 @@ async fn publish<W: AsyncWrite + Unpin>(
                 buf[at + p..at + p + 2].copy_from_slice(&packet_id.to_be_bytes());
             }
         }
-        match timeout_at(hard_stop.into(), wr.write_all(&buf)).await {
+        let write = async {
+            if groups.len() == 1 {
+                return wr.write_all(&buf).await;
+            }
+            for g in &groups {
+                wr.write_all(&buf[g.clone()]).await?;
+            }
+            wr.flush().await
+        };
+        match timeout_at(hard_stop.into(), write).await {
             Ok(Ok(())) => {
                 Counters::add(&ctx.counters.messages, u64::from(batch));
                 Counters::add(&ctx.counters.bytes, buf.len() as u64);

@@ -8,6 +8,7 @@
 //! | [`options`] | `ringress-load` command line → a resolved [`options::Plan`] |
 //! | [`run`] | one single-threaded tokio runtime per thread; phases, progress, JSON summary |
 //! | [`client`] | one connection: bind, connect, TLS, CONNECT/CONNACK, publish/idle/subscribe/churn |
+//! | [`coalesce`] | holds TLS records until a flush (`--records-per-write`) |
 //! | [`tls`] | the rustls client config (suite, X25519, no resumption, `--insecure`) |
 //! | [`mqtt`] | sans-IO MQTT 3.1.1/5 encoders and a streaming frame scanner |
 //! | [`histogram`] | fixed-size log-linear latency histogram |
@@ -16,6 +17,7 @@
 //! | `crate::sys::rusage` | `getrusage` (the tools' one `unsafe` call lives in the crate's `sys/`) |
 
 pub mod client;
+pub mod coalesce;
 pub mod histogram;
 pub mod mqtt;
 pub mod options;

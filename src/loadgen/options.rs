@@ -90,6 +90,10 @@ pub struct Options {
     /// Messages per write (one write of N PUBLISH packets → one TLS record while < 16 KiB).
     #[arg(long, default_value_t = 1)]
     pub batch: usize,
+    /// TLS records per write: K records of --batch messages each go to the socket in one
+    /// write(2), as from a client with a backlog in its socket buffer.
+    #[arg(long, default_value_t = 1)]
+    pub records_per_write: usize,
     /// QoS 1 messages in flight per connection before waiting for PUBACKs.
     #[arg(long, default_value_t = 64)]
     pub inflight: u32,
@@ -159,7 +163,7 @@ pub struct Plan {
     pub version: Version,
     pub sources: Vec<IpAddr>,
     pub threads: usize,
-    /// Time between two batch writes of one connection; `None`: as fast as possible.
+    /// Time between two writes of one connection; `None`: as fast as possible.
     pub write_interval: Option<Duration>,
     pub tls: Option<ClientTls>,
 }
@@ -190,8 +194,8 @@ impl Options {
         if self.qos > 1 {
             bail!("--qos: 0 or 1");
         }
-        if self.connections == 0 || self.batch == 0 {
-            bail!("--connections and --batch must be at least 1");
+        if self.connections == 0 || self.batch == 0 || self.records_per_write == 0 {
+            bail!("--connections, --batch and --records-per-write must be at least 1");
         }
         let mut sources: Vec<IpAddr> = self.source.iter().map(|&a| a.into()).collect();
         if let Some(spec) = &self.sources {
@@ -208,7 +212,9 @@ impl Options {
             (None, None) => None,
         };
         let write_interval = match per_conn {
-            Some(r) if r > 0.0 => Some(Duration::from_secs_f64(self.batch as f64 / r)),
+            Some(r) if r > 0.0 => Some(Duration::from_secs_f64(
+                (self.batch * self.records_per_write) as f64 / r,
+            )),
             Some(_) => bail!("--rate/--total-rate must be positive"),
             None => None,
         };

@@ -112,12 +112,20 @@ pub fn run(opts: SinkOptions) -> Result<serde_json::Value> {
                 counters.clone(),
             ));
         }
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let limit = opts.exit_after.unwrap_or(Duration::from_secs(86_400 * 365));
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-            _ = tokio::time::sleep(limit) => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut usr1 = signal(SignalKind::user_defined1())?;
+        let limit = tokio::time::sleep(opts.exit_after.unwrap_or(Duration::from_secs(86_400 * 365)));
+        tokio::pin!(limit);
+        loop {
+            tokio::select! {
+                _ = term.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+                _ = &mut limit => break,
+                // A snapshot of what has arrived so far, so a benchmark can count the messages
+                // delivered within its measured window.
+                _ = usr1.recv() => println!("{}", snapshot(&counters, t0)),
+            }
         }
         anyhow::Ok(())
     })?;
@@ -140,6 +148,15 @@ pub fn run(opts: SinkOptions) -> Result<serde_json::Value> {
     // The runtime may still hold connections; leave without waiting for them.
     rt.shutdown_background();
     Ok(summary)
+}
+
+/// One `{"snapshot": …}` line: counters so far.
+fn snapshot(c: &SinkCounters, t0: Instant) -> serde_json::Value {
+    json!({"snapshot": {
+        "messages": c.messages.load(Relaxed),
+        "bytes": c.bytes.load(Relaxed),
+        "seconds": t0.elapsed().as_secs_f64(),
+    }})
 }
 
 /// Listen backlog: a proxy opening hundreds of upstream connections at once must not lose
