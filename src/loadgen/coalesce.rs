@@ -62,7 +62,11 @@ impl AsyncRead for Coalesce {
 }
 
 impl AsyncWrite for Coalesce {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         let me = self.get_mut();
         if !me.hold {
             return Pin::new(&mut me.tcp).poll_write(cx, buf);

@@ -115,7 +115,8 @@ pub fn run(opts: SinkOptions) -> Result<serde_json::Value> {
         use tokio::signal::unix::{SignalKind, signal};
         let mut term = signal(SignalKind::terminate())?;
         let mut usr1 = signal(SignalKind::user_defined1())?;
-        let limit = tokio::time::sleep(opts.exit_after.unwrap_or(Duration::from_secs(86_400 * 365)));
+        let limit =
+            tokio::time::sleep(opts.exit_after.unwrap_or(Duration::from_secs(86_400 * 365)));
         tokio::pin!(limit);
         loop {
             tokio::select! {

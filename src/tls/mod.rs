@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | before a session | [`client_hello`] | peek at the ClientHello for SNI routing or pass-through; alerts for refusing a client |
 //! | handshake, records | [`session`] | [`TlsSession`]: rustls' unbuffered server connection over the driver's buffers |
+//! | TLS 1.3 records after the handshake | `records` | our own record layer (AEAD keys, KeyUpdate) when the kernel has no TLS: 1.4 KiB instead of rustls' 3.4 |
 //! | outcome | [`info`] | [`TlsInfo`]: version, cipher, ALPN, SNI, client certificate, as HAProxy spells them |
 //! | failure | [`error`] | [`TlsError`]: `Copy`, with the alert sent and a stable access-log keyword |
 //!
@@ -15,6 +16,7 @@ pub mod client_hello;
 mod encode;
 pub mod error;
 pub mod info;
+mod records;
 pub mod session;
 
 #[cfg(test)]
@@ -28,12 +30,15 @@ mod tests_fuzz;
 #[cfg(test)]
 mod tests_memory;
 #[cfg(test)]
+mod tests_records;
+#[cfg(test)]
 mod tests_session;
 #[cfg(test)]
 mod tests_split_key_update;
 
 pub use error::{SentAlert, TlsError, TlsErrorKind};
 pub use info::{CertAlgorithms, ClientCert, KeyAlgorithm, TlsInfo};
+pub use records::SecretLog;
 pub use session::{KernelHandoff, ReadOutcome, TlsSession};
 
 /// The most bytes a session lets the driver hold between reads.

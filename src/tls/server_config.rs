@@ -140,6 +140,9 @@ pub fn build_server_config(
         .map_err(rustls_error(TlsFile::Key, &settings.key))?;
     // Kernel TLS takes over the record layer after the handshake; it needs the secrets.
     config.enable_secret_extraction = true;
+    // Userspace TLS 1.3 after the handshake runs on our record layer, which needs the
+    // traffic secrets (for KeyUpdate); rustls' key log is where it gives them.
+    config.key_log = Arc::new(crate::tls::SecretLog);
     // MQTT CONNECT is not idempotent-safe to replay; 0-RTT stays off.
     config.max_early_data_size = 0;
     config.ignore_client_order = false;

@@ -136,6 +136,9 @@ pub fn server_config(identity: &Identity, auth: ClientAuth) -> ServerConfig {
         .with_single_cert(identity.chain.clone(), identity.key())
         .unwrap();
     config.alpn_protocols = vec![b"mqtt".to_vec()];
+    // As server_config.rs sets them: what kernel TLS and our record layer need.
+    config.enable_secret_extraction = true;
+    config.key_log = Arc::new(super::SecretLog);
     config
 }
 

@@ -333,6 +333,7 @@ fn close_notify_both_directions() {
 #[test]
 fn into_kernel_needs_secret_extraction_and_a_finished_handshake() {
     let mut config = server_config(&pki().server_ecdsa, ClientAuth::Off);
+    config.enable_secret_extraction = false;
     let client = client_config(&[&TLS13], None, None);
     let mut pair = Pair::new(client.clone(), config.clone());
     pair.handshake().unwrap();

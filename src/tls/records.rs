@@ -1,0 +1,475 @@
+//! TLS 1.3 application-data records after the handshake, without rustls: what kernel TLS does
+//! in the kernel, done here when the kernel cannot.
+//!
+//! rustls keeps ~3.4 KiB per established session (its state machine, key schedule and
+//! buffers) and copies every record's plaintext into a `Vec` of its own. Once the handshake
+//! is over a server needs much less: per direction an AEAD key, an IV, a sequence number and
+//! the traffic secret (for KeyUpdate, RFC 8446 §4.6.3 and §7.2). [`Records`] is that, about
+//! 1.4 KiB all in (aws-lc's two AEAD contexts are most of it), and decrypts in place.
+//!
+//! How a session gets here ([`super::TlsSession::prefer_own_records`]): rustls hands over the
+//! keys and sequence numbers (`dangerous_into_kernel_connection`, as for kernel TLS) and its
+//! key log hands over the traffic secrets ([`SecretLog`]); the keys derived from the secrets
+//! must equal the keys rustls gave, or the session stays with rustls. TLS 1.2 sessions stay
+//! with rustls (no KeyUpdate there, but other record rules; IoT fleets speak 1.3).
+//!
+//! What this layer accepts from the client, per RFC 8446 §5: encrypted records (outer type
+//! 23, at most 2^14 + 256 bytes) carrying application data, a KeyUpdate (handshake type 24),
+//! or an alert (close_notify ends the stream; user_canceled is ignored; anything else is
+//! fatal). Everything else is `unexpected_message`. Each failure sends the alert RFC 8446
+//! names, encrypted, like rustls would.
+
+use std::cell::RefCell;
+
+use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::hkdf;
+use rustls::{AlertDescription, CipherSuite, ConnectionTrafficSecrets, ExtractedSecrets};
+
+use super::error::{SentAlert, TlsError, TlsErrorKind};
+use super::session::ReadOutcome;
+
+const RECORD_HEADER: usize = 5;
+const TAG: usize = 16;
+const MAX_PLAINTEXT: usize = 1 << 14;
+/// RFC 8446 §5.2: a TLSCiphertext is at most 2^14 + 256 bytes.
+const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 256;
+
+const CONTENT_ALERT: u8 = 21;
+const CONTENT_HANDSHAKE: u8 = 22;
+const CONTENT_APPLICATION_DATA: u8 = 23;
+const HANDSHAKE_KEY_UPDATE: u8 = 24;
+/// A KeyUpdate message: type, 3-byte length (1), `request_update`.
+const KEY_UPDATE_LEN: usize = 5;
+
+/// We send a KeyUpdate after this many records under one key: below AES-GCM's confidentiality
+/// limit of 2^24.5 full-size records (RFC 8446 §5.5); rustls uses the same bound.
+const REKEY_AFTER_RECORDS: u64 = 1 << 24;
+
+/// A traffic secret: as long as the suite's hash (32 or 48 bytes).
+#[derive(Clone)]
+pub(crate) struct Secret {
+    bytes: [u8; 48],
+    len: u8,
+}
+
+impl Secret {
+    fn new(bytes: &[u8]) -> Option<Secret> {
+        let mut s = Secret {
+            bytes: [0; 48],
+            len: u8::try_from(bytes.len()).ok()?,
+        };
+        s.bytes.get_mut(..bytes.len())?.copy_from_slice(bytes);
+        Some(s)
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        // Not a guarantee (copies may exist), but do not leave secrets in freed memory.
+        self.bytes.fill(0);
+    }
+}
+
+/// The application traffic secrets the key log saw during one session's `read`.
+#[derive(Default)]
+pub(crate) struct LoggedSecrets {
+    pub client: Option<Secret>,
+    pub server: Option<Secret>,
+}
+
+thread_local! {
+    /// Filled by [`SecretLog`] while rustls processes records on this thread. A session
+    /// clears it before it calls rustls and takes it after: rustls runs synchronously, so
+    /// what is logged in between is that session's.
+    static LOGGED: RefCell<LoggedSecrets> = RefCell::default();
+}
+
+/// Clears what the key log has noted on this thread.
+pub(crate) fn clear_logged() {
+    LOGGED.with(|l| *l.borrow_mut() = LoggedSecrets::default());
+}
+
+/// Takes what the key log has noted on this thread since [`clear_logged`].
+pub(crate) fn take_logged() -> LoggedSecrets {
+    LOGGED.with(|l| std::mem::take(&mut *l.borrow_mut()))
+}
+
+/// rustls' key log, used only to learn the first application traffic secrets (which rustls
+/// hands out nowhere else). Nothing is written anywhere.
+#[derive(Debug)]
+pub struct SecretLog;
+
+impl rustls::KeyLog for SecretLog {
+    fn log(&self, label: &str, _client_random: &[u8], secret: &[u8]) {
+        let Some(secret) = Secret::new(secret) else {
+            return;
+        };
+        LOGGED.with(|l| {
+            let mut l = l.borrow_mut();
+            match label {
+                "CLIENT_TRAFFIC_SECRET_0" => l.client = Some(secret),
+                "SERVER_TRAFFIC_SECRET_0" => l.server = Some(secret),
+                _ => {}
+            }
+        });
+    }
+
+    fn will_log(&self, label: &str) -> bool {
+        matches!(label, "CLIENT_TRAFFIC_SECRET_0" | "SERVER_TRAFFIC_SECRET_0")
+    }
+}
+
+/// A TLS 1.3 cipher suite this layer implements.
+#[derive(Clone, Copy)]
+struct Suite {
+    aead: &'static aead::Algorithm,
+    hkdf: hkdf::Algorithm,
+    key_len: usize,
+}
+
+impl Suite {
+    fn of(suite: CipherSuite) -> Option<Suite> {
+        let (aead, hkdf, key_len) = match suite {
+            CipherSuite::TLS13_AES_128_GCM_SHA256 => (&aead::AES_128_GCM, hkdf::HKDF_SHA256, 16),
+            CipherSuite::TLS13_AES_256_GCM_SHA384 => (&aead::AES_256_GCM, hkdf::HKDF_SHA384, 32),
+            CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => {
+                (&aead::CHACHA20_POLY1305, hkdf::HKDF_SHA256, 32)
+            }
+            _ => return None,
+        };
+        Some(Suite {
+            aead,
+            hkdf,
+            key_len,
+        })
+    }
+
+    /// HKDF-Expand-Label(secret, label, "", out.len()) (RFC 8446 §7.1).
+    fn expand_label(&self, secret: &[u8], label: &[u8], out: &mut [u8]) -> Option<()> {
+        struct Len(usize);
+        impl hkdf::KeyType for Len {
+            fn len(&self) -> usize {
+                self.0
+            }
+        }
+        let len = u16::try_from(out.len()).ok()?.to_be_bytes();
+        let label_len = [u8::try_from(6 + label.len()).ok()?];
+        let info: [&[u8]; 5] = [&len, &label_len, b"tls13 ", label, &[0]];
+        let prk = hkdf::Prk::new_less_safe(self.hkdf, secret);
+        let okm = prk.expand(&info, Len(out.len())).ok()?;
+        okm.fill(out).ok()
+    }
+
+    /// The record key and IV of a traffic secret (RFC 8446 §7.3).
+    fn traffic_keys(&self, secret: &Secret) -> Option<([u8; 32], [u8; 12])> {
+        let (mut key, mut iv) = ([0u8; 32], [0u8; 12]);
+        self.expand_label(secret.as_slice(), b"key", &mut key[..self.key_len])?;
+        self.expand_label(secret.as_slice(), b"iv", &mut iv)?;
+        Some((key, iv))
+    }
+
+    /// The next traffic secret after a KeyUpdate (RFC 8446 §7.2).
+    fn next_secret(&self, secret: &Secret) -> Option<Secret> {
+        let mut next = Secret {
+            bytes: [0; 48],
+            len: secret.len,
+        };
+        let n = usize::from(next.len);
+        self.expand_label(secret.as_slice(), b"traffic upd", &mut next.bytes[..n])?;
+        Some(next)
+    }
+}
+
+/// One direction's record protection.
+struct Direction {
+    key: LessSafeKey,
+    iv: [u8; 12],
+    seq: u64,
+    secret: Secret,
+}
+
+impl Direction {
+    fn new(suite: &Suite, secret: Secret, seq: u64) -> Option<Direction> {
+        let (mut key, iv) = suite.traffic_keys(&secret)?;
+        let unbound = UnboundKey::new(suite.aead, &key[..suite.key_len]).ok();
+        key.fill(0);
+        Some(Direction {
+            key: LessSafeKey::new(unbound?),
+            iv,
+            seq,
+            secret,
+        })
+    }
+
+    /// The per-record nonce: the IV XOR the sequence number, right-aligned (RFC 8446 §5.3).
+    fn nonce(&self) -> Nonce {
+        let mut n = self.iv;
+        for (b, s) in n[4..].iter_mut().zip(self.seq.to_be_bytes()) {
+            *b ^= s;
+        }
+        Nonce::assume_unique_for_key(n)
+    }
+
+    fn rekey(&mut self, suite: &Suite) -> Option<()> {
+        *self = Direction::new(suite, suite.next_secret(&self.secret)?, 0)?;
+        Some(())
+    }
+}
+
+/// Established TLS 1.3 record protection, both directions.
+pub(crate) struct Records {
+    suite: Suite,
+    rx: Direction,
+    tx: Direction,
+    /// The first bytes of a KeyUpdate cut across records (RFC 8446 §5.1 allows it).
+    partial: [u8; KEY_UPDATE_LEN - 1],
+    partial_len: u8,
+}
+
+impl Records {
+    /// Takes over from rustls: `extracted` gives the keys and sequence numbers, `logged`
+    /// the secrets behind them. `None` if the suite is not one of ours or the two disagree.
+    pub(crate) fn new(
+        suite: CipherSuite,
+        extracted: ExtractedSecrets,
+        logged: LoggedSecrets,
+    ) -> Option<Records> {
+        let suite = Suite::of(suite)?;
+        let (rx_seq, rx_keys) = extracted.rx;
+        let (tx_seq, tx_keys) = extracted.tx;
+        let rx = Direction::new(&suite, logged.client?, rx_seq)?;
+        let tx = Direction::new(&suite, logged.server?, tx_seq)?;
+        // The secrets must be the ones the keys came from (a KeyUpdate rustls already
+        // processed, or a rustls change in what it logs, would make them differ).
+        if !same_keys(&suite, &rx.secret, &rx_keys) || !same_keys(&suite, &tx.secret, &tx_keys) {
+            return None;
+        }
+        Some(Records {
+            suite,
+            rx,
+            tx,
+            partial: [0; KEY_UPDATE_LEN - 1],
+            partial_len: 0,
+        })
+    }
+
+    /// Decrypts the complete records at the start of `incoming` in place, moving their
+    /// application data to the front. Same contract as [`super::TlsSession::read`].
+    pub(crate) fn read(
+        &mut self,
+        incoming: &mut [u8],
+        outgoing: &mut Vec<u8>,
+    ) -> Result<ReadOutcome, TlsError> {
+        let mut out = ReadOutcome::default();
+        while let Some(header) = incoming.get(out.consumed..out.consumed + RECORD_HEADER) {
+            let header: [u8; RECORD_HEADER] = header.try_into().unwrap_or_default();
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            // As rustls frames records: a content type TLS does not have, or a version that is
+            // not 3.x, is a decode error; a known type other than application data has no
+            // business outside encryption now.
+            match header {
+                [CONTENT_APPLICATION_DATA, 3, ..] => {}
+                [20..=24, 3, ..] => {
+                    return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing));
+                }
+                _ => return Err(self.fatal(AlertDescription::DecodeError, outgoing)),
+            }
+            if len > MAX_CIPHERTEXT {
+                return Err(self.fatal(AlertDescription::RecordOverflow, outgoing));
+            }
+            let start = out.consumed + RECORD_HEADER;
+            let Some(body) = incoming.get_mut(start..start + len) else {
+                break;
+            };
+            let nonce = self.rx.nonce();
+            let Ok(plain) = self.rx.key.open_in_place(nonce, Aad::from(header), body) else {
+                return Err(self.fatal(AlertDescription::BadRecordMac, outgoing));
+            };
+            self.rx.seq += 1;
+            // Strip the zero padding; the last non-zero byte is the real content type.
+            let Some(type_at) = plain.iter().rposition(|&b| b != 0) else {
+                return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing));
+            };
+            if type_at > MAX_PLAINTEXT {
+                return Err(self.fatal(AlertDescription::RecordOverflow, outgoing));
+            }
+            let content = plain[type_at];
+            out.consumed = start + len;
+            if self.partial_len > 0 && content != CONTENT_HANDSHAKE {
+                return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing));
+            }
+            match content {
+                CONTENT_APPLICATION_DATA => {
+                    // The plaintext moves down over ciphertext already consumed.
+                    incoming.copy_within(start..start + type_at, out.plaintext);
+                    out.plaintext += type_at;
+                }
+                CONTENT_ALERT => match plain[..type_at] {
+                    [_, 0] => {
+                        // close_notify: what follows is ignored (RFC 8446 §6.1).
+                        out.peer_closed = true;
+                        out.consumed = incoming.len();
+                        return Ok(out);
+                    }
+                    [_, 90] => {} // user_canceled; a close_notify should follow
+                    [_, desc] => {
+                        return Err(TlsError {
+                            kind: TlsErrorKind::PeerAlert(AlertDescription::from(desc)),
+                            alert: SentAlert::None,
+                        });
+                    }
+                    _ => return Err(self.fatal(AlertDescription::DecodeError, outgoing)),
+                },
+                CONTENT_HANDSHAKE => {
+                    let mut message = [0u8; KEY_UPDATE_LEN];
+                    let held = usize::from(self.partial_len);
+                    message[..held].copy_from_slice(&self.partial[..held]);
+                    let fragment = &plain[..type_at];
+                    if fragment.is_empty() {
+                        // Zero-length handshake fragments are forbidden (RFC 8446 §5.1).
+                        return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing));
+                    }
+                    match held + fragment.len() {
+                        n if n < KEY_UPDATE_LEN => {
+                            self.partial[held..n].copy_from_slice(fragment);
+                            self.partial_len = n as u8;
+                            if self.partial[0] != HANDSHAKE_KEY_UPDATE {
+                                return Err(
+                                    self.fatal(AlertDescription::UnexpectedMessage, outgoing)
+                                );
+                            }
+                        }
+                        // A KeyUpdate changes the key: it must end its record (§5.1), so a
+                        // record holds at most one.
+                        KEY_UPDATE_LEN => {
+                            message[held..].copy_from_slice(fragment);
+                            self.partial_len = 0;
+                            self.key_update(message, outgoing)?;
+                        }
+                        _ => return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing)),
+                    }
+                }
+                _ => return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A complete KeyUpdate from the client: new receive keys, and if it asks, our own
+    /// KeyUpdate (queued in `outgoing`, ahead of anything written later) and new send keys.
+    fn key_update(
+        &mut self,
+        message: [u8; KEY_UPDATE_LEN],
+        outgoing: &mut Vec<u8>,
+    ) -> Result<(), TlsError> {
+        let request = match message {
+            [HANDSHAKE_KEY_UPDATE, 0, 0, 1, r @ (0 | 1)] => r == 1,
+            [HANDSHAKE_KEY_UPDATE, ..] => {
+                return Err(self.fatal(AlertDescription::DecodeError, outgoing));
+            }
+            _ => return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing)),
+        };
+        if self.rx.rekey(&self.suite).is_none() {
+            return Err(self.fatal(AlertDescription::InternalError, outgoing));
+        }
+        if request {
+            self.send_key_update(outgoing)?;
+        }
+        Ok(())
+    }
+
+    /// Sends KeyUpdate(update_not_requested) under the current key, then switches keys.
+    fn send_key_update(&mut self, outgoing: &mut Vec<u8>) -> Result<(), TlsError> {
+        self.seal(
+            CONTENT_HANDSHAKE,
+            &[HANDSHAKE_KEY_UPDATE, 0, 0, 1, 0],
+            outgoing,
+        )?;
+        self.tx
+            .rekey(&self.suite)
+            .ok_or(TlsError::local(TlsErrorKind::Internal))
+    }
+
+    /// Encrypts `plaintext` as application-data records appended to `outgoing`.
+    pub(crate) fn write(
+        &mut self,
+        plaintext: &[u8],
+        outgoing: &mut Vec<u8>,
+    ) -> Result<(), TlsError> {
+        outgoing.reserve(plaintext.len() + plaintext.len().div_ceil(MAX_PLAINTEXT) * 22);
+        for chunk in plaintext.chunks(MAX_PLAINTEXT) {
+            if self.tx.seq >= REKEY_AFTER_RECORDS {
+                self.send_key_update(outgoing)?;
+            }
+            self.seal(CONTENT_APPLICATION_DATA, chunk, outgoing)?;
+        }
+        Ok(())
+    }
+
+    /// Appends an encrypted close_notify.
+    pub(crate) fn close_notify(&mut self, outgoing: &mut Vec<u8>) -> Result<(), TlsError> {
+        self.seal(CONTENT_ALERT, &[1, 0], outgoing)
+    }
+
+    /// One record: header, `content`, its type, tag.
+    fn seal(&mut self, kind: u8, content: &[u8], outgoing: &mut Vec<u8>) -> Result<(), TlsError> {
+        let len = content.len() + 1 + TAG;
+        let len16 = u16::try_from(len).map_err(|_| TlsError::local(TlsErrorKind::Internal))?;
+        let [hi, lo] = len16.to_be_bytes();
+        let header = [CONTENT_APPLICATION_DATA, 3, 3, hi, lo];
+        let start = outgoing.len();
+        outgoing.extend_from_slice(&header);
+        outgoing.extend_from_slice(content);
+        outgoing.push(kind);
+        let nonce = self.tx.nonce();
+        let sealed = self.tx.key.seal_in_place_separate_tag(
+            nonce,
+            Aad::from(header),
+            &mut outgoing[start + RECORD_HEADER..],
+        );
+        let Ok(tag) = sealed else {
+            outgoing.truncate(start);
+            return Err(TlsError::local(TlsErrorKind::Internal));
+        };
+        outgoing.extend_from_slice(tag.as_ref());
+        self.tx.seq += 1;
+        Ok(())
+    }
+
+    /// Appends the fatal alert `desc` (encrypted) and returns the error it stands for.
+    fn fatal(&mut self, desc: AlertDescription, outgoing: &mut Vec<u8>) -> TlsError {
+        let kind = match desc {
+            AlertDescription::BadRecordMac => TlsErrorKind::DecryptError,
+            AlertDescription::RecordOverflow | AlertDescription::DecodeError => {
+                TlsErrorKind::BadRecord
+            }
+            AlertDescription::UnexpectedMessage => TlsErrorKind::UnexpectedMessage,
+            _ => TlsErrorKind::Internal,
+        };
+        let alert = match self.seal(CONTENT_ALERT, &[2, u8::from(desc)], outgoing) {
+            Ok(()) => SentAlert::Known(desc),
+            Err(_) => SentAlert::None,
+        };
+        TlsError { kind, alert }
+    }
+}
+
+/// Whether `secret` yields the key and IV rustls extracted.
+fn same_keys(suite: &Suite, secret: &Secret, extracted: &ConnectionTrafficSecrets) -> bool {
+    let Some((mut key, iv)) = suite.traffic_keys(secret) else {
+        return false;
+    };
+    let (k, i) = match extracted {
+        ConnectionTrafficSecrets::Aes128Gcm { key, iv }
+        | ConnectionTrafficSecrets::Aes256Gcm { key, iv }
+        | ConnectionTrafficSecrets::Chacha20Poly1305 { key, iv } => (key.as_ref(), iv.as_ref()),
+        _ => return false,
+    };
+    let same = k == &key[..suite.key_len] && i == iv.as_slice();
+    key.fill(0);
+    same
+}
