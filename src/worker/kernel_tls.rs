@@ -74,7 +74,10 @@ impl Worker {
                 conn.ktls = Some(state);
                 true
             }
-            Handoff::Userspace(mut session, held, reason) => {
+            Handoff::Userspace(mut session, mut held, reason) => {
+                // The handshake's buffer held the ClientHello and the client's Finished; an
+                // idle connection must not keep its capacity (1-2 KiB).
+                held.shrink_to_fit();
                 // TLS 1.3 records go through our own record layer from here on (a tenth of
                 // the memory of rustls' state); TLS 1.2 stays with rustls.
                 if let Err(error) = session.prefer_own_records() {

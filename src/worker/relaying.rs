@@ -139,8 +139,14 @@ impl Worker {
                 tls.streaming = total - held >= bufs.rx_capacity() as usize / 2;
                 let result = tls.session.read(&mut space[..total], &mut tls.control);
                 if let Ok(outcome) = &result {
-                    tls.held.clear();
-                    tls.held.extend_from_slice(&space[outcome.consumed..total]);
+                    if outcome.consumed == total {
+                        // Nothing held: give the allocation back, so a connection that goes
+                        // idle keeps no buffer (it may have held up to a whole record).
+                        tls.held = Vec::new();
+                    } else {
+                        tls.held.clear();
+                        tls.held.extend_from_slice(&space[outcome.consumed..total]);
+                    }
                 }
                 result.map(|outcome| {
                     bufs.set_rx_len(&mut buf, outcome.plaintext as u32);
@@ -151,7 +157,8 @@ impl Worker {
                 let mut out = bufs.alloc_tx();
                 let v = out.tx_mut().expect("a transmit buffer");
                 v.extend_from_slice(&tls.control);
-                tls.control.clear();
+                // Rare (a KeyUpdate answer); keep no capacity for it.
+                tls.control = Vec::new();
                 let plaintext = buf.len() as u64;
                 let written = tls.session.write(&mut tls.held, bufs.bytes(&buf), v);
                 let overhead = (v.len() as u64).saturating_sub(plaintext);
