@@ -38,11 +38,7 @@ impl Sink {
     }
 
     fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        assert_eq!(
-            unsafe { libc::kill(self.child.id() as libc::pid_t, sig) },
-            0
-        );
+        common::signal_child(&self.child, sig);
     }
 
     fn next_json(&mut self) -> Value {

@@ -481,16 +481,7 @@ impl Proxy {
     }
 
     pub fn signal(&self, sig: libc::c_int) {
-        // SAFETY: kill(2) with the pid of our own child, which we have not reaped yet (the
-        // `Child` is still owned here and `wait` has not returned), so the pid is not reused.
-        let rc = unsafe { libc::kill(self.pid(), sig) };
-        assert_eq!(
-            rc,
-            0,
-            "kill({}, {sig}): {}",
-            self.pid(),
-            io::Error::last_os_error()
-        );
+        signal_child(&self.child, sig);
     }
 
     pub fn sigterm(&self) {
@@ -788,4 +779,13 @@ pub fn raise_nofile_limit() -> u64 {
         );
     }
     lim.rlim_cur
+}
+
+/// Sends `sig` to `child`, which must not have been waited for.
+pub fn signal_child(child: &std::process::Child, sig: libc::c_int) {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: kill(2) with the pid of our own child, which we have not reaped yet (the
+    // `Child` is borrowed, so `wait` has not consumed it), so the pid is not reused.
+    let rc = unsafe { libc::kill(pid, sig) };
+    assert_eq!(rc, 0, "kill({pid}, {sig}): {}", io::Error::last_os_error());
 }
