@@ -88,6 +88,12 @@ struct ServerCheck {
     probe: Option<Probe>,
 }
 
+/// Server `i`'s check in progress, if one is. A free function over the field, so callers
+/// can keep other fields of the worker (its config, its ring) borrowed meanwhile.
+fn probe_mut(checks: &mut Option<Checks>, i: usize) -> Option<&mut Probe> {
+    checks.as_mut().and_then(|c| c.servers[i].probe.as_mut())
+}
+
 /// One check in progress.
 struct Probe {
     fd: RawFd,
@@ -297,11 +303,7 @@ impl Worker {
             Some(CheckKind::Mqtt { connect }) => Some(connect.as_slice()),
             _ => None,
         };
-        let Some(probe) = self
-            .checks
-            .as_mut()
-            .and_then(|c| c.servers[i].probe.as_mut())
-        else {
+        let Some(probe) = probe_mut(&mut self.checks, i) else {
             return;
         };
         let mut sent_all = true;
@@ -327,11 +329,7 @@ impl Worker {
     }
 
     fn on_check_recv(&mut self, i: usize, result: i32, bytes: &[u8]) {
-        let Some(probe) = self
-            .checks
-            .as_mut()
-            .and_then(|c| c.servers[i].probe.as_mut())
-        else {
+        let Some(probe) = probe_mut(&mut self.checks, i) else {
             return;
         };
         let Step::AwaitingConnack {
@@ -373,11 +371,7 @@ impl Worker {
 
     /// Settles a probe's outcome once; cancels whatever it still has in flight.
     fn decide(&mut self, i: usize, verdict: Result<(), Failure>) {
-        let Some(probe) = self
-            .checks
-            .as_mut()
-            .and_then(|c| c.servers[i].probe.as_mut())
-        else {
+        let Some(probe) = probe_mut(&mut self.checks, i) else {
             return;
         };
         if probe.verdict.is_some() {
