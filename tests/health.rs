@@ -109,6 +109,33 @@ fn wait_checked(broker: &Broker, n: usize) {
     }
 }
 
+/// Waits until one of the brokers has logged each client, then splits the clients by
+/// broker; asserts round-robin used both.
+fn split_by_broker(
+    b1: &Broker,
+    b2: &Broker,
+    clients: Vec<(String, TcpStream)>,
+) -> (Vec<(String, TcpStream)>, Vec<(String, TcpStream)>) {
+    let deadline = Instant::now() + WAIT;
+    while !clients
+        .iter()
+        .all(|(id, _)| b1.has_client(id) || b2.has_client(id))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "brokers never logged every client"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (on_b1, on_b2): (Vec<_>, Vec<_>) =
+        clients.into_iter().partition(|(id, _)| b1.has_client(id));
+    assert!(
+        !on_b1.is_empty() && !on_b2.is_empty(),
+        "round-robin used both brokers"
+    );
+    (on_b1, on_b2)
+}
+
 /// Asserts a marking down took `fall` checks: at least `fall - 1` intervals after the
 /// failure started (less one tick), at most `fall` intervals plus [`SLACK`].
 #[track_caller]
@@ -147,23 +174,7 @@ fn killed_broker_is_marked_down_clients_move_and_it_comes_back_after_rise_checks
             (id, s)
         })
         .collect();
-    let deadline = Instant::now() + WAIT;
-    while !clients
-        .iter()
-        .all(|(id, _)| b1.has_client(id) || b2.has_client(id))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "brokers never logged every client"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let (mut on_b1, mut on_b2): (Vec<_>, Vec<_>) =
-        clients.into_iter().partition(|(id, _)| b1.has_client(id));
-    assert!(
-        !on_b1.is_empty() && !on_b2.is_empty(),
-        "round-robin used both brokers"
-    );
+    let (mut on_b1, mut on_b2) = split_by_broker(&b1, &b2, clients);
     wait_checked(&b1, 2);
 
     let killed_at = Instant::now();
@@ -249,20 +260,7 @@ fn hung_broker_is_marked_down_by_mqtt_checks_and_its_sessions_are_shut_down() {
             (id.clone(), mqtt_client(addr, &id).0)
         })
         .collect();
-    let deadline = Instant::now() + WAIT;
-    while !clients
-        .iter()
-        .all(|(id, _)| b1.has_client(id) || b2.has_client(id))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "brokers never logged every client"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let (mut on_b1, mut on_b2): (Vec<_>, Vec<_>) =
-        clients.into_iter().partition(|(id, _)| b1.has_client(id));
-    assert!(!on_b1.is_empty() && !on_b2.is_empty());
+    let (mut on_b1, mut on_b2) = split_by_broker(&b1, &b2, clients);
     wait_checked(&b1, 2);
 
     // Stopped, the broker keeps its sockets: the kernel still completes TCP handshakes into
