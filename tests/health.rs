@@ -109,13 +109,12 @@ fn wait_checked(broker: &Broker, n: usize) {
     }
 }
 
+/// MQTT clients through the proxy, by client id.
+type Clients = Vec<(String, TcpStream)>;
+
 /// Waits until one of the brokers has logged each client, then splits the clients by
 /// broker; asserts round-robin used both.
-fn split_by_broker(
-    b1: &Broker,
-    b2: &Broker,
-    clients: Vec<(String, TcpStream)>,
-) -> (Vec<(String, TcpStream)>, Vec<(String, TcpStream)>) {
+fn split_by_broker(b1: &Broker, b2: &Broker, clients: Clients) -> (Clients, Clients) {
     let deadline = Instant::now() + WAIT;
     while !clients
         .iter()
@@ -167,7 +166,7 @@ fn killed_broker_is_marked_down_clients_move_and_it_comes_back_after_rise_checks
     let addr = proxy.listen_addr("mqtt");
 
     // Several clients, spread over both brokers by the two workers' round-robin.
-    let clients: Vec<(String, TcpStream)> = (0..8)
+    let clients: Clients = (0..8)
         .map(|i| {
             let id = format!("dev-{i}");
             let (s, _) = mqtt_client(addr, &id);
@@ -254,7 +253,7 @@ fn hung_broker_is_marked_down_by_mqtt_checks_and_its_sessions_are_shut_down() {
     let b2 = Broker::start();
     let proxy = Proxy::start_toml(&broker_pool_toml(&[b1.addr, b2.addr], "shutdown-sessions"));
     let addr = proxy.listen_addr("mqtt");
-    let clients: Vec<(String, TcpStream)> = (0..6)
+    let clients: Clients = (0..6)
         .map(|i| {
             let id = format!("hung-{i}");
             (id.clone(), mqtt_client(addr, &id).0)
