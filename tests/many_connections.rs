@@ -5,11 +5,11 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
 use common::backends::EchoServer;
+use common::streams::echo_all;
 use common::{Proxy, ProxyConfig, WAIT, connect, num, raise_nofile_limit, text};
 
 const CONNECTIONS: usize = 5_000;
@@ -35,15 +35,7 @@ fn five_thousand_concurrent_connections_spread_over_both_workers() {
         let msg = format!("connection {i:05} from {}\n", s.local_addr().unwrap()).into_bytes();
         clients.push((s, msg));
     }
-    for (s, msg) in &mut clients {
-        s.write_all(msg).expect("write");
-    }
-    for (i, (s, msg)) in clients.iter_mut().enumerate() {
-        let mut back = vec![0; msg.len()];
-        s.read_exact(&mut back)
-            .unwrap_or_else(|e| panic!("connection {i}: no echo: {e}\n{}", proxy.stderr_tail(20)));
-        assert_eq!(&back, msg, "connection {i}: echo differs");
-    }
+    echo_all(&mut clients, || proxy.stderr_tail(20));
     // All 5,000 are open at once: every one has its backend connection open, and none has
     // been logged as closed.
     echo.wait_open(CONNECTIONS, WAIT);

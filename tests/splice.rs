@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 
 use common::backends::{EchoServer, TestListener};
-use common::streams::both_ways;
+use common::streams::{both_ways, echo_all};
 use common::{Proxy, ProxyConfig, WAIT, connect, num, raise_nofile_limit, raw_tls, text};
 
 const BIG: usize = 100 * 1024 * 1024;
@@ -122,15 +122,7 @@ fn two_thousand_spliced_connections_share_a_few_pipes_and_idle_ones_hold_none() 
         .collect();
     // Everyone writes before anyone reads: up to 2,000 directions want a pipe at once and
     // most must wait for one to come back.
-    for (s, msg) in &mut clients {
-        s.write_all(msg).expect("write");
-    }
-    for (i, (s, msg)) in clients.iter_mut().enumerate() {
-        let mut back = vec![0; msg.len()];
-        s.read_exact(&mut back)
-            .unwrap_or_else(|e| panic!("connection {i}: no echo: {e}\n{}", proxy.stderr_tail(20)));
-        assert_eq!(&back, msg, "connection {i}: echo differs");
-    }
+    echo_all(&mut clients, || proxy.stderr_tail(20));
     echo.wait_open(CONNECTIONS, WAIT);
 
     // All idle now. Each pipe is two fds; each connection two sockets. Each worker made one

@@ -145,3 +145,18 @@ pub fn both_ways(client: &TcpStream, server: &TcpStream, len: usize) -> (usize, 
         client_reader.join().expect("reader thread"),
     )
 }
+
+/// Every client writes its message, then every client reads it back from the echo server
+/// behind the proxy (writes first: all connections carry data at once). `tail` names what to
+/// print when one fails (the proxy's stderr).
+pub fn echo_all(clients: &mut [(TcpStream, Vec<u8>)], tail: impl Fn() -> String) {
+    for (s, msg) in clients.iter_mut() {
+        s.write_all(msg).expect("write");
+    }
+    for (i, (s, msg)) in clients.iter_mut().enumerate() {
+        let mut back = vec![0; msg.len()];
+        s.read_exact(&mut back)
+            .unwrap_or_else(|e| panic!("connection {i}: no echo: {e}\n{}", tail()));
+        assert_eq!(&back, msg, "connection {i}: echo differs");
+    }
+}
