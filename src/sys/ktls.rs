@@ -133,6 +133,7 @@ pub fn probe() -> Result<KtlsSupport, KtlsUnavailable> {
     let (_server, _) = listener.accept().map_err(fail("accept over loopback"))?;
     attach_ulp(client.as_raw_fd()).map_err(fail("setsockopt(TCP_ULP, \"tls\")"))?;
     let key = CryptoInfo::from_parts(
+        Direction::Tx,
         libc::TLS_1_3_VERSION,
         0,
         Cipher::Aes128Gcm,
@@ -178,8 +179,8 @@ pub fn enable(
     version: ProtocolVersion,
 ) -> Result<(), KtlsError> {
     // Build both first: an unsupported cipher is then reported before the socket changes.
-    let tx = CryptoInfo::new(version, secrets.tx.0, &secrets.tx.1)?;
-    let rx = CryptoInfo::new(version, secrets.rx.0, &secrets.rx.1)?;
+    let tx = CryptoInfo::new(Direction::Tx, version, secrets.tx.0, &secrets.tx.1)?;
+    let rx = CryptoInfo::new(Direction::Rx, version, secrets.rx.0, &secrets.rx.1)?;
     attach_ulp(fd).map_err(KtlsError::Ulp)?;
     set_crypto_info(fd, libc::TLS_TX, &tx).map_err(KtlsError::Tx)?;
     set_crypto_info(fd, libc::TLS_RX, &rx).map_err(KtlsError::Rx)
@@ -192,7 +193,7 @@ pub fn update_rx(
     version: ProtocolVersion,
     secrets: &(u64, ConnectionTrafficSecrets),
 ) -> Result<(), KtlsError> {
-    let info = CryptoInfo::new(version, secrets.0, &secrets.1)?;
+    let info = CryptoInfo::new(Direction::Rx, version, secrets.0, &secrets.1)?;
     set_crypto_info(fd, libc::TLS_RX, &info).map_err(rekey_error(KtlsError::Rx))
 }
 
@@ -203,7 +204,7 @@ pub fn update_tx(
     version: ProtocolVersion,
     secrets: &(u64, ConnectionTrafficSecrets),
 ) -> Result<(), KtlsError> {
-    let info = CryptoInfo::new(version, secrets.0, &secrets.1)?;
+    let info = CryptoInfo::new(Direction::Tx, version, secrets.0, &secrets.1)?;
     set_crypto_info(fd, libc::TLS_TX, &info).map_err(rekey_error(KtlsError::Tx))
 }
 
@@ -366,10 +367,49 @@ enum Cipher {
 /// (RFC 5288 §3 for TLS 1.2; the same split is how the kernel takes TLS 1.3's static IV).
 const GCM_SALT_LEN: usize = 4;
 
+/// Which way a key protects records: what we send, or what we receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Tx,
+    Rx,
+}
+
+/// The explicit nonce the kernel is to put on its first TLS 1.2 AES-GCM record, when rustls
+/// already sent `seq` records under the same key with fixed IV tail `explicit`.
+///
+/// rustls builds record `s`'s nonce as `salt || (explicit XOR s)` and sends the second part on
+/// the wire (RFC 5288 §3 leaves the choice to the sender; RFC 9325 §7.2.1 asks that it never
+/// repeat). The kernel does it differently: for TLS 1.2 AES-GCM it sends `crypto_info.iv`
+/// verbatim as the first record's explicit nonce and *adds one* per record after that
+/// (net/tls: `tls_fill_prepend`, `tls_advance_record_sn`). Handing it rustls' `explicit` made
+/// the first kernel record reuse the server Finished's (key, nonce) pair.
+///
+/// We start the kernel at `n0 = explicit + seq` (big-endian, mod 2^64). Why that never meets a
+/// nonce rustls used, for any `explicit = a`:
+/// - For every `s`, `a ^ s = a + s - 2·(a & s)`, and `0 <= a & s <= s`, so
+///   `a - s <= a ^ s <= a + s` as integers. rustls' nonces (`s < seq`) therefore all lie in
+///   `[a - (seq - 1), a + (seq - 1)]`.
+/// - The kernel's `k`-th record (`k >= 0`) uses `(a + seq + k) mod 2^64`. For it to equal
+///   some `x` in that interval, `k ≡ x - a - seq (mod 2^64)` with `x - a - seq` in
+///   `[-(2·seq - 1), -1]`, i.e. `k >= 2^64 - 2·seq + 1`.
+/// - `seq` counts the records rustls sent during the handshake and before the hand-off (a
+///   handful), and the kernel sends far fewer than `2^64 - 2·seq` records under one key (the
+///   worker closes TLS 1.2 AES-GCM connections at `tls::post_handshake::RECORD_BUDGET`, 2^24
+///   records, anyway). So no kernel
+///   nonce meets a rustls one, and the kernel's own `k` are distinct mod 2^64.
+///
+/// The receive direction needs none of this: for TLS 1.2 AES-GCM the kernel decrypts with
+/// the explicit nonce carried in each received record (chosen by the client, under the client's
+/// own write key), and uses `crypto_info.iv` only for its salt part.
+pub fn tls12_gcm_first_kernel_nonce(explicit: [u8; 8], seq: u64) -> [u8; 8] {
+    u64::from_be_bytes(explicit).wrapping_add(seq).to_be_bytes()
+}
+
 impl CryptoInfo {
     /// Builds the kernel's crypto_info from rustls' secrets for one direction.
     /// `seq` is the next record sequence number in that direction.
     pub fn new(
+        direction: Direction,
         version: ProtocolVersion,
         seq: u64,
         secrets: &ConnectionTrafficSecrets,
@@ -387,11 +427,12 @@ impl CryptoInfo {
             }
             _ => return Err(KtlsError::UnsupportedCipher),
         };
-        CryptoInfo::from_parts(version, seq, cipher, key.as_ref(), iv.as_ref())
+        CryptoInfo::from_parts(direction, version, seq, cipher, key.as_ref(), iv.as_ref())
     }
 
     /// The same from raw key and nonce bytes (lengths checked against the cipher).
     fn from_parts(
+        direction: Direction,
         version: u16,
         seq: u64,
         cipher: Cipher,
@@ -399,6 +440,13 @@ impl CryptoInfo {
         iv: &[u8],
     ) -> Result<CryptoInfo, KtlsError> {
         let rec_seq = seq.to_be_bytes();
+        // TLS 1.2 AES-GCM sends an explicit nonce the kernel counts up from `iv`: start it
+        // where rustls' nonces cannot be (see `tls12_gcm_first_kernel_nonce`). ChaCha20-Poly1305
+        // and TLS 1.3 have none: the kernel XORs the sequence number into the IV, as rustls does.
+        let explicit = |iv: [u8; 8]| match (direction, version) {
+            (Direction::Tx, libc::TLS_1_2_VERSION) => tls12_gcm_first_kernel_nonce(iv, seq),
+            _ => iv,
+        };
         let info = |cipher_type| libc::tls_crypto_info {
             version,
             cipher_type,
@@ -408,7 +456,7 @@ impl CryptoInfo {
                 let (salt, iv) = split_gcm_iv(iv)?;
                 CryptoInfo::Aes128Gcm(libc::tls12_crypto_info_aes_gcm_128 {
                     info: info(libc::TLS_CIPHER_AES_GCM_128),
-                    iv,
+                    iv: explicit(iv),
                     key: fixed(key)?,
                     salt,
                     rec_seq,
@@ -418,7 +466,7 @@ impl CryptoInfo {
                 let (salt, iv) = split_gcm_iv(iv)?;
                 CryptoInfo::Aes256Gcm(libc::tls12_crypto_info_aes_gcm_256 {
                     info: info(libc::TLS_CIPHER_AES_GCM_256),
-                    iv,
+                    iv: explicit(iv),
                     key: fixed(key)?,
                     salt,
                     rec_seq,
@@ -550,9 +598,15 @@ mod tests {
         let key: [u8; 16] = core::array::from_fn(|i| 0x10 + i as u8);
         let nonce: [u8; 12] = core::array::from_fn(|i| 0xa0 + i as u8);
         let seq = 0x0102_0304_0506_0708;
-        let info =
-            CryptoInfo::from_parts(libc::TLS_1_3_VERSION, seq, Cipher::Aes128Gcm, &key, &nonce)
-                .unwrap();
+        let info = CryptoInfo::from_parts(
+            Direction::Tx,
+            libc::TLS_1_3_VERSION,
+            seq,
+            Cipher::Aes128Gcm,
+            &key,
+            &nonce,
+        )
+        .unwrap();
         let mut want = vec![0x04, 0x03, 51, 0]; // version 0x0304, cipher 51
         want.extend([0xa4, 0xa5, 0xa6, 0xa7, 0xa8, 0xa9, 0xaa, 0xab]); // iv = nonce[4..]
         want.extend(0x10..0x20u8); // key
@@ -568,7 +622,7 @@ mod tests {
             key: rustls::crypto::cipher::AeadKey::from([0; 32]),
             iv: rustls::crypto::cipher::Iv::new([0; 12]),
         };
-        let err = CryptoInfo::new(ProtocolVersion::TLSv1_3, 0, &secrets).err();
+        let err = CryptoInfo::new(Direction::Tx, ProtocolVersion::TLSv1_3, 0, &secrets).err();
         assert!(matches!(err, Some(KtlsError::UnsupportedCipher)));
     }
 
@@ -579,28 +633,85 @@ mod tests {
             key: rustls::crypto::cipher::AeadKey::from(core::array::from_fn(|i| i as u8)),
             iv: rustls::crypto::cipher::Iv::new(core::array::from_fn(|i| 0xb0 + i as u8)),
         };
-        let info = CryptoInfo::new(ProtocolVersion::TLSv1_2, 1, &secrets).unwrap();
-        let mut want = vec![0x03, 0x03, 52, 0];
-        want.extend(0xb4..0xbcu8);
-        want.extend(0..32u8);
-        want.extend([0xb0, 0xb1, 0xb2, 0xb3]);
-        want.extend([0, 0, 0, 0, 0, 0, 0, 1]);
-        assert_eq!(info.as_bytes(), &want[..]);
+        let layout = |iv: [u8; 8]| {
+            let mut want = vec![0x03, 0x03, 52, 0];
+            want.extend(iv);
+            want.extend(0..32u8);
+            want.extend([0xb0, 0xb1, 0xb2, 0xb3]);
+            want.extend([0, 0, 0, 0, 0, 0, 0, 1]);
+            want
+        };
+        // Receive: the IV tail as rustls has it (the kernel takes nonces off the wire).
+        let rx = CryptoInfo::new(Direction::Rx, ProtocolVersion::TLSv1_2, 1, &secrets).unwrap();
+        assert_eq!(
+            rx.as_bytes(),
+            &layout(core::array::from_fn(|i| 0xb4 + i as u8))[..]
+        );
+        // Transmit: the tail plus the records rustls sent (one, the Finished).
+        let tx = CryptoInfo::new(Direction::Tx, ProtocolVersion::TLSv1_2, 1, &secrets).unwrap();
+        let mut iv: [u8; 8] = core::array::from_fn(|i| 0xb4 + i as u8);
+        iv[7] += 1;
+        assert_eq!(tx.as_bytes(), &layout(iv)[..]);
     }
 
-    #[cfg(target_endian = "little")]
+    /// Regression (nonce reuse on the TLS 1.2 AES-GCM hand-off): the kernel's explicit
+    /// nonces — its starting value, then +1 per record — never meet one rustls used
+    /// (`explicit XOR s` for `s < seq`), including where the sum wraps around 2^64.
     #[test]
-    fn crypto_info_chacha_tls13_bytes() {
-        let secrets = ConnectionTrafficSecrets::Chacha20Poly1305 {
-            key: rustls::crypto::cipher::AeadKey::from(core::array::from_fn(|i| 0x40 + i as u8)),
-            iv: rustls::crypto::cipher::Iv::new(core::array::from_fn(|i| 0xc0 + i as u8)),
-        };
-        let info = CryptoInfo::new(ProtocolVersion::TLSv1_3, 0, &secrets).unwrap();
-        let mut want = vec![0x04, 0x03, 54, 0];
-        want.extend(0xc0..0xccu8); // the whole 12-byte nonce is the iv, no salt
-        want.extend(0x40..0x60u8);
-        want.extend([0; 8]);
-        assert_eq!(info.as_bytes(), &want[..]);
+    fn tls12_gcm_kernel_nonces_never_meet_rustls_nonces() {
+        let tails = [
+            0,
+            1,
+            0x5555_5555_5555_5555,
+            0x4cfb_8eda_84b3_12ea, // from the VM run that found the reuse
+            0x7fff_ffff_ffff_fff0,
+            u64::MAX - 40,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for a in tails {
+            for seq in 1..=40u64 {
+                let rustls: Vec<u64> = (0..seq).map(|s| a ^ s).collect();
+                let start = u64::from_be_bytes(tls12_gcm_first_kernel_nonce(a.to_be_bytes(), seq));
+                for k in 0..4096u64 {
+                    let kernel = start.wrapping_add(k);
+                    assert!(
+                        !rustls.contains(&kernel),
+                        "explicit {a:#x}, seq {seq}: kernel record {k} reuses nonce {kernel:#x}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The same property in the shape the reuse was found: rustls sent only the Finished (seq
+    /// 1), so the first kernel record must not carry the Finished's explicit nonce.
+    #[test]
+    fn tls12_gcm_first_kernel_record_differs_from_finished() {
+        let finished = [0x4c, 0xfb, 0x8e, 0xda, 0x84, 0xb3, 0x12, 0xea];
+        let mut nonce = [0x11, 0x22, 0x33, 0x44, 0, 0, 0, 0, 0, 0, 0, 0];
+        nonce[4..].copy_from_slice(&finished);
+        for (cipher, key) in [
+            (Cipher::Aes128Gcm, &[7u8; 16][..]),
+            (Cipher::Aes256Gcm, &[9u8; 32][..]),
+        ] {
+            let version = libc::TLS_1_2_VERSION;
+            let tx =
+                CryptoInfo::from_parts(Direction::Tx, version, 1, cipher, key, &nonce).unwrap();
+            let rx =
+                CryptoInfo::from_parts(Direction::Rx, version, 1, cipher, key, &nonce).unwrap();
+            // Both layouts put the 8-byte iv right after the 4-byte header.
+            assert_ne!(&tx.as_bytes()[4..12], &finished, "{cipher:?}");
+            assert_eq!(
+                tx.as_bytes()[4..12],
+                [0x4c, 0xfb, 0x8e, 0xda, 0x84, 0xb3, 0x12, 0xeb]
+            );
+            assert_eq!(
+                &rx.as_bytes()[4..12],
+                &finished,
+                "{cipher:?}: rx keeps rustls' iv"
+            );
+        }
     }
 
     #[test]
@@ -609,7 +720,7 @@ mod tests {
             key: rustls::crypto::cipher::AeadKey::from([0; 32]),
             iv: rustls::crypto::cipher::Iv::new([0; 12]),
         };
-        let err = CryptoInfo::new(ProtocolVersion::TLSv1_1, 0, &secrets).err();
+        let err = CryptoInfo::new(Direction::Rx, ProtocolVersion::TLSv1_1, 0, &secrets).err();
         assert!(matches!(err, Some(KtlsError::UnsupportedVersion(_))));
         assert_eq!(err.unwrap().keyword(), "ktls_unsupported_version");
     }
@@ -720,6 +831,15 @@ mod tests {
     fn server_handshake(
         sock: &mut TcpStream,
     ) -> (ExtractedSecrets, KernelConnection<ServerConnectionData>) {
+        server_handshake_then(sock, &[])
+    }
+
+    /// [`server_handshake`], then `records` sent by rustls in userspace (one record each)
+    /// before the secrets are taken: a hand-off with a send sequence number above 1.
+    fn server_handshake_then(
+        sock: &mut TcpStream,
+        records: &[&[u8]],
+    ) -> (ExtractedSecrets, KernelConnection<ServerConnectionData>) {
         let mut conn = UnbufferedServerConnection::new(server_config()).unwrap();
         let mut incoming = vec![0u8; 64 * 1024];
         let mut filled = 0;
@@ -739,7 +859,13 @@ mod tests {
                     s.done();
                 }
                 ConnectionState::BlockedHandshake => need_read = true,
-                ConnectionState::WriteTraffic(_) => established = true,
+                ConnectionState::WriteTraffic(mut traffic) => {
+                    for record in records {
+                        let n = traffic.encrypt(record, &mut outgoing).unwrap();
+                        sock.write_all(&outgoing[..n]).unwrap();
+                    }
+                    established = true;
+                }
                 _ => panic!("unexpected rustls state during the handshake"),
             }
             incoming.copy_within(discard..filled, 0);
@@ -893,6 +1019,140 @@ mod tests {
     }
 
     use rustls::version::{TLS12, TLS13};
+
+    /// A socket that keeps a copy of every byte read from it: what the server put on the wire
+    /// toward the client, as the client received it.
+    struct Recording {
+        sock: TcpStream,
+        seen: Vec<u8>,
+    }
+
+    impl Read for Recording {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.sock.read(buf)?;
+            self.seen.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+    }
+
+    impl Write for Recording {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.sock.write(buf)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.sock.flush()
+        }
+    }
+
+    /// The explicit nonces (first 8 bytes of each record's body) of every TLS 1.2 record the
+    /// server sent after its ChangeCipherSpec, in order.
+    fn tls12_explicit_nonces(wire: &[u8]) -> Vec<[u8; 8]> {
+        let (mut at, mut encrypted, mut nonces) = (0, false, Vec::new());
+        while let Some(header) = wire.get(at..at + 5) {
+            let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+            let body = &wire[at + 5..at + 5 + len];
+            match header[0] {
+                20 => encrypted = true,
+                21..=23 if encrypted => nonces.push(body[..8].try_into().unwrap()),
+                _ => {}
+            }
+            at += 5 + len;
+        }
+        assert_eq!(at, wire.len(), "the capture ends on a record boundary");
+        nonces
+    }
+
+    /// Regression (nonce reuse on the TLS 1.2 AES-GCM hand-off), against the live kernel:
+    /// every explicit nonce the server sent — rustls' Finished, `userspace` records rustls
+    /// sent after the handshake, then the kernel's records and close_notify — is distinct.
+    fn tls12_nonces_on_the_wire(suite: CipherSuite, userspace: usize) {
+        const KERNEL_RECORDS: usize = 8;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let sock = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let config = client_config(&TLS12, suite);
+        let client = thread::spawn(move || {
+            let mut conn =
+                ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
+            let mut rec = Recording {
+                sock,
+                seen: Vec::new(),
+            };
+            let mut tls = rustls::Stream::new(&mut conn, &mut rec);
+            let mut got = Vec::new();
+            // Ok only after the server's close_notify.
+            tls.read_to_end(&mut got).unwrap();
+            (got, rec.seen)
+        });
+        let before: Vec<Vec<u8>> = (0..userspace)
+            .map(|i| format!("user{i}").into_bytes())
+            .collect();
+        let before_refs: Vec<&[u8]> = before.iter().map(Vec::as_slice).collect();
+        let (secrets, kconn) = server_handshake_then(&mut server, &before_refs);
+        assert_eq!(
+            secrets.tx.0,
+            1 + userspace as u64,
+            "Finished plus the userspace records"
+        );
+        enable(server.as_raw_fd(), &secrets, kconn.protocol_version()).unwrap();
+        let mut want = before.concat();
+        for i in 0..KERNEL_RECORDS {
+            // One write, one record (no MSG_MORE).
+            let msg = format!("kernel{i}");
+            server.write_all(msg.as_bytes()).unwrap();
+            want.extend_from_slice(msg.as_bytes());
+        }
+        send_alert(server.as_raw_fd(), ALERT_LEVEL_WARNING, ALERT_CLOSE_NOTIFY).unwrap();
+        server.shutdown(std::net::Shutdown::Write).unwrap();
+        let (got, wire) = client.join().unwrap();
+        assert_eq!(got, want, "the client decrypted everything");
+        let nonces = tls12_explicit_nonces(&wire);
+        // Finished + userspace + kernel records + close_notify.
+        assert_eq!(
+            nonces.len(),
+            1 + userspace + KERNEL_RECORDS + 1,
+            "{suite:?}"
+        );
+        let mut unique = nonces.clone();
+        unique.sort();
+        unique.dedup();
+        let hex: Vec<String> = nonces
+            .iter()
+            .map(|n| format!("{:016x}", u64::from_be_bytes(*n)))
+            .collect();
+        assert_eq!(
+            unique.len(),
+            nonces.len(),
+            "{suite:?}, {userspace} userspace records: a nonce repeats: {hex:?}"
+        );
+        eprintln!(
+            "{suite:?} userspace={userspace}: {} distinct explicit nonces: {}",
+            nonces.len(),
+            hex.join(" ")
+        );
+    }
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls12_aes128_gcm_nonces_never_repeat() {
+        for userspace in [0, 1, 3] {
+            tls12_nonces_on_the_wire(
+                CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                userspace,
+            );
+        }
+    }
+
+    #[test]
+    #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]
+    fn ktls_tls12_aes256_gcm_nonces_never_repeat() {
+        for userspace in [0, 1, 3] {
+            tls12_nonces_on_the_wire(
+                CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                userspace,
+            );
+        }
+    }
 
     #[test]
     #[ignore = "needs a kernel with kTLS: run by tests/vm/run"]

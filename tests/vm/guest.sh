@@ -33,7 +33,7 @@ wait_grep() { # file pattern tenths
 }
 
 # Which check groups run (RINGRESS_VM_CHECKS in tests/vm/run, default all: unit startup pubsub
-# ciphers close_notify key_update transfer idle_rss splice fallback) and how many rounds of the cipher
+# ciphers nonces close_notify key_update transfer idle_rss splice fallback) and how many rounds of the cipher
 # group (RINGRESS_VM_ROUNDS, default 1): for chasing intermittent failures.
 want() { case " ${CHECKS:-all} " in *" all "* | *" $1 "*) return 0 ;; esac; return 1; }
 
@@ -97,6 +97,23 @@ tls_offload = "$1"
 relay = "${RELAY:-auto}"
 default_route = "echo"
 
+[[listener]]
+name = "mqtt-aware"
+bind = "127.0.0.1:8885"
+tls = "terminate"
+tls_offload = "$1"
+relay = "${RELAY:-auto}"
+mqtt = true
+default_route = "broker-mqtt"
+
+[[route]]
+name = "broker-mqtt"
+listener = "mqtt-aware"
+sni = ["localhost"]
+cert = "server.crt"
+key = "server.key"
+backend = "mosquitto"
+
 [[route]]
 name = "broker"
 listener = "mqtts"
@@ -136,7 +153,7 @@ start_ringress() { # $1 = tls_offload, $2 = log name
     fi
     env $RINGRESS_ENV RINGRESS_LOG=info $P/ringress run --config $W/ringress-$1.toml >>$O/$2 2>&1 &
     RPID=$!
-    wait_listen 8883 && wait_listen 8884 || { START_ERR="ringress did not listen"; return 1; }
+    wait_listen 8883 && wait_listen 8884 && wait_listen 8885 || { START_ERR="ringress did not listen"; return 1; }
 }
 stop_ringress() {
     [ -n "$RPID" ] && kill "$RPID" 2>/dev/null && wait "$RPID" 2>/dev/null
@@ -173,7 +190,8 @@ access_count() { cat $O/ringress.log 2>/dev/null | grep -c "tls_offload=$1"; }
 
 E2E="e2e_startup_log e2e_pubsub e2e_tls13_aes128_gcm e2e_tls13_aes256_gcm e2e_tls13_chacha20_poly1305
 e2e_tls12_aes128_gcm e2e_tls12_aes256_gcm e2e_tls12_chacha20_poly1305 e2e_close_notify_from_proxy
-e2e_close_notify_from_client e2e_key_update e2e_50mib_byte_exact e2e_idle_rss e2e_splice_relay
+e2e_close_notify_from_client e2e_tls12_aes128_gcm_nonces_8883 e2e_tls12_aes256_gcm_nonces_8883
+e2e_tls12_aes128_gcm_nonces_8885 e2e_tls12_aes256_gcm_nonces_8885 e2e_key_update e2e_50mib_byte_exact e2e_idle_rss e2e_splice_relay
 e2e_fallback_userspace"
 
 if ! start_ringress kernel ringress.log; then
@@ -249,6 +267,29 @@ else
         else
             fail e2e_close_notify_from_proxy "s_client saw no close_notify from ringress"
         fi
+    fi
+
+    # -- TLS 1.2 AES-GCM: no explicit nonce repeats across the hand-off (security review of
+    # 61ac1b8: the kernel's first record reused the Finished's nonce). The helper records every
+    # byte ringress sends it; 8885 has mqtt = true, so the CONNECT was read in userspace first.
+    if want nonces; then
+        for port in 8883 8885; do
+            for suite in aes128 aes256; do
+                name=e2e_tls12_${suite}_gcm_nonces_$port
+                k0=$(grep -c 'tls_offload=kernel' $O/ringress.log)
+                out=$(timeout 60 $P/vm-helper nonces 127.0.0.1:$port $suite 20 2>&1); ok=$?
+                # The access line comes when ringress closes, just after the helper's end.
+                i=0; while [ "$(grep -c 'tls_offload=kernel' $O/ringress.log)" -le "$k0" ] && [ $i -lt 50 ]; do
+                    $B usleep 100000; i=$((i + 1))
+                done
+                if [ $ok -eq 0 ] && [ "$(grep -c 'tls_offload=kernel' $O/ringress.log)" -gt "$k0" ] &&
+                    grep 'tls_offload=kernel' $O/ringress.log | tail -1 | grep -q 'tls_version=TLSv1.2'; then
+                    pass $name "$out"
+                else
+                    fail $name "$out; access: $(grep -o 'tls_offload=[a-z]*.\{0,60\}' $O/ringress.log | tail -1)"
+                fi
+            done
+        done
     fi
 
     # -- close_notify, client -> proxy: s_client ends (stdin EOF) without DISCONNECT --
