@@ -101,6 +101,20 @@ pub enum TlsErrorKind {
     /// Anything else rustls calls incompatibility (see rustls' `PeerIncompatible`).
     #[error("client is incompatible with our TLS configuration")]
     PeerIncompatible,
+    /// More KeyUpdates between two application-data records than
+    /// [`super::post_handshake::MAX_KEY_UPDATES_WITHOUT_DATA`].
+    #[error("client sent too many KeyUpdates without data")]
+    TooManyKeyUpdates,
+    /// More warning alerts than [`super::post_handshake::MAX_WARNING_ALERTS`].
+    #[error("client sent too many warning alerts")]
+    TooManyWarningAlerts,
+    /// More empty application-data records in a row than
+    /// [`super::post_handshake::MAX_EMPTY_RECORDS`].
+    #[error("client sent too many empty records")]
+    TooManyEmptyRecords,
+    /// A TLS 1.2 client asked to renegotiate; we refuse (`no_renegotiation`) and close.
+    #[error("client asked to renegotiate")]
+    RenegotiationRefused,
     /// The client left more unfinished bytes than [`super::MAX_HELD_BYTES`].
     #[error("client left too many bytes of unfinished records")]
     TooMuchHeld,
@@ -151,6 +165,10 @@ impl TlsErrorKind {
             TlsErrorKind::PeerAlert(_) => "tls_peer_alert",
             TlsErrorKind::PeerMisbehaved => "tls_peer_misbehaved",
             TlsErrorKind::PeerIncompatible => "tls_peer_incompatible",
+            TlsErrorKind::TooManyKeyUpdates => "tls_too_many_key_updates",
+            TlsErrorKind::TooManyWarningAlerts => "tls_too_many_warning_alerts",
+            TlsErrorKind::TooManyEmptyRecords => "tls_too_many_empty_records",
+            TlsErrorKind::RenegotiationRefused => "tls_renegotiation_refused",
             TlsErrorKind::TooMuchHeld => "tls_too_much_held",
             TlsErrorKind::HandshakeFailed => "tls_handshake_failed",
             TlsErrorKind::ProtocolError => "tls_protocol_error",

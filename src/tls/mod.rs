@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | before a session | [`client_hello`] | peek at the ClientHello for SNI routing or pass-through; alerts for refusing a client |
 //! | handshake, records | [`session`] | [`TlsSession`]: rustls' unbuffered server connection over the driver's buffers |
+//! | after the handshake, both record layers | `post_handshake` | what the client may send once encrypted (alerts, KeyUpdate), and the bounds on it, shared by `records` and the kTLS path |
 //! | TLS 1.3 records after the handshake | `records` | our own record layer (AEAD keys, KeyUpdate) when the kernel has no TLS: 244 B of Rust heap per session instead of rustls' ~2.3 KiB |
 //! | outcome | [`info`] | [`TlsInfo`]: version, cipher, ALPN, SNI, client certificate, as HAProxy spells them |
 //! | failure | [`error`] | [`TlsError`]: `Copy`, with the alert sent and a stable access-log keyword |
@@ -16,6 +17,7 @@ pub mod client_hello;
 mod encode;
 pub mod error;
 pub mod info;
+pub(crate) mod post_handshake;
 mod records;
 pub mod session;
 

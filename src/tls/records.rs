@@ -15,39 +15,37 @@
 //! with rustls (no KeyUpdate there, but other record rules; IoT fleets speak 1.3).
 //!
 //! What this layer accepts from the client, per RFC 8446 §5: encrypted records (outer type
-//! 23, at most 2^14 + 256 bytes) carrying application data, a KeyUpdate (handshake type 24),
-//! or an alert (close_notify ends the stream; user_canceled is ignored; anything else is
-//! fatal). Everything else is `unexpected_message`. Each failure sends the alert RFC 8446
-//! names, encrypted, like rustls would.
+//! 23, version 3.x, at most 2^14 + 256 bytes of ciphertext, at most 2^14 + 1 bytes of
+//! TLSInnerPlaintext including padding, else `record_overflow`; a plaintext of only padding is
+//! `unexpected_message`). What the content may be — application data, alerts, KeyUpdate — and
+//! the bounds on it are [`super::post_handshake`]'s rules, shared with the kTLS path. Each
+//! failure sends the alert RFC 8446 names, encrypted, like rustls would.
 
 use std::cell::RefCell;
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
 use rustls::{AlertDescription, CipherSuite, ConnectionTrafficSecrets, ExtractedSecrets};
+use zeroize::Zeroize;
 
 use super::error::{SentAlert, TlsError, TlsErrorKind};
+use super::post_handshake::{
+    ALERT_LEVEL_FATAL, CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC,
+    CONTENT_HANDSHAKE, Event, KEY_UPDATE_NOT_REQUESTED, PostHandshake, RECORD_BUDGET,
+};
 use super::session::ReadOutcome;
 
 const RECORD_HEADER: usize = 5;
 const TAG: usize = 16;
+/// RFC 8446 §5.1: a TLSPlaintext fragment is at most 2^14 bytes.
 const MAX_PLAINTEXT: usize = 1 << 14;
+/// RFC 8446 §5.2: a TLSInnerPlaintext (content, type byte, padding) is at most 2^14 + 1 bytes.
+const MAX_INNER_PLAINTEXT: usize = MAX_PLAINTEXT + 1;
 /// RFC 8446 §5.2: a TLSCiphertext is at most 2^14 + 256 bytes.
 const MAX_CIPHERTEXT: usize = MAX_PLAINTEXT + 256;
 
-const CONTENT_ALERT: u8 = 21;
-const CONTENT_HANDSHAKE: u8 = 22;
-const CONTENT_APPLICATION_DATA: u8 = 23;
-const HANDSHAKE_KEY_UPDATE: u8 = 24;
-/// A KeyUpdate message: type, 3-byte length (1), `request_update`.
-const KEY_UPDATE_LEN: usize = 5;
-
-/// We send a KeyUpdate after this many records under one key: below AES-GCM's confidentiality
-/// limit of 2^24.5 full-size records (RFC 8446 §5.5); rustls uses the same bound.
-const REKEY_AFTER_RECORDS: u64 = 1 << 24;
-
-/// A traffic secret: as long as the suite's hash (32 or 48 bytes).
-#[derive(Clone)]
+/// A traffic secret: as long as the suite's hash (32 or 48 bytes). Not `Clone` (no copy of a
+/// secret is made by accident) and not `Debug`; wiped when dropped.
 pub(crate) struct Secret {
     bytes: [u8; 48],
     len: u8,
@@ -70,8 +68,8 @@ impl Secret {
 
 impl Drop for Secret {
     fn drop(&mut self) {
-        // Not a guarantee (copies may exist), but do not leave secrets in freed memory.
-        self.bytes.fill(0);
+        // Moves may have left copies on the stack, but do not leave secrets in freed memory.
+        self.bytes.zeroize();
     }
 }
 
@@ -197,7 +195,7 @@ impl Direction {
     fn new(suite: &Suite, secret: Secret, seq: u64) -> Option<Direction> {
         let (mut key, iv) = suite.traffic_keys(&secret)?;
         let unbound = UnboundKey::new(suite.aead, &key[..suite.key_len]).ok();
-        key.fill(0);
+        key.zeroize();
         Some(Direction {
             key: LessSafeKey::new(unbound?),
             iv,
@@ -226,9 +224,8 @@ pub(crate) struct Records {
     suite: Suite,
     rx: Direction,
     tx: Direction,
-    /// The first bytes of a KeyUpdate cut across records (RFC 8446 §5.1 allows it).
-    partial: [u8; KEY_UPDATE_LEN - 1],
-    partial_len: u8,
+    /// What the client's decrypted records may be, and the bounds on them.
+    post: PostHandshake,
 }
 
 impl Records {
@@ -253,8 +250,7 @@ impl Records {
             suite,
             rx,
             tx,
-            partial: [0; KEY_UPDATE_LEN - 1],
-            partial_len: 0,
+            post: PostHandshake::default(),
         })
     }
 
@@ -274,13 +270,13 @@ impl Records {
             // business outside encryption now.
             match header {
                 [CONTENT_APPLICATION_DATA, 3, ..] => {}
-                [20..=24, 3, ..] => {
-                    return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing));
+                [CONTENT_CHANGE_CIPHER_SPEC..=24, 3, ..] => {
+                    return Err(self.fatal(UNEXPECTED_MESSAGE, outgoing));
                 }
-                _ => return Err(self.fatal(AlertDescription::DecodeError, outgoing)),
+                _ => return Err(self.fatal(DECODE_ERROR, outgoing)),
             }
             if len > MAX_CIPHERTEXT {
-                return Err(self.fatal(AlertDescription::RecordOverflow, outgoing));
+                return Err(self.fatal(RECORD_OVERFLOW, outgoing));
             }
             let start = out.consumed + RECORD_HEADER;
             let Some(body) = incoming.get_mut(start..start + len) else {
@@ -288,108 +284,53 @@ impl Records {
             };
             let nonce = self.rx.nonce();
             let Ok(plain) = self.rx.key.open_in_place(nonce, Aad::from(header), body) else {
-                return Err(self.fatal(AlertDescription::BadRecordMac, outgoing));
+                return Err(self.fatal(DECRYPT_ERROR, outgoing));
             };
             self.rx.seq += 1;
+            if plain.len() > MAX_INNER_PLAINTEXT {
+                return Err(self.fatal(RECORD_OVERFLOW, outgoing));
+            }
             // Strip the zero padding; the last non-zero byte is the real content type.
             let Some(type_at) = plain.iter().rposition(|&b| b != 0) else {
-                return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing));
+                return Err(self.fatal(UNEXPECTED_MESSAGE, outgoing));
             };
-            if type_at > MAX_PLAINTEXT {
-                return Err(self.fatal(AlertDescription::RecordOverflow, outgoing));
-            }
-            let content = plain[type_at];
+            let content_type = plain[type_at];
             out.consumed = start + len;
-            if self.partial_len > 0 && content != CONTENT_HANDSHAKE {
-                return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing));
-            }
-            match content {
-                CONTENT_APPLICATION_DATA => {
+            match self.post.on_record(content_type, &plain[..type_at]) {
+                Ok(Event::Data) => {
                     // The plaintext moves down over ciphertext already consumed.
                     incoming.copy_within(start..start + type_at, out.plaintext);
                     out.plaintext += type_at;
                 }
-                CONTENT_ALERT => match plain[..type_at] {
-                    [_, 0] => {
-                        // close_notify: what follows is ignored (RFC 8446 §6.1).
-                        out.peer_closed = true;
-                        out.consumed = incoming.len();
-                        return Ok(out);
+                Ok(Event::PeerClosed) => {
+                    // What follows a close_notify is ignored (RFC 8446 §6.1).
+                    out.peer_closed = true;
+                    out.consumed = incoming.len();
+                    return Ok(out);
+                }
+                Ok(Event::KeyUpdate { reply }) => {
+                    if self.rx.rekey(&self.suite).is_none() {
+                        return Err(self.fatal(INTERNAL, outgoing));
                     }
-                    [_, 90] => {} // user_canceled; a close_notify should follow
-                    [_, desc] => {
-                        return Err(TlsError {
-                            kind: TlsErrorKind::PeerAlert(AlertDescription::from(desc)),
-                            alert: SentAlert::None,
-                        });
-                    }
-                    _ => return Err(self.fatal(AlertDescription::DecodeError, outgoing)),
-                },
-                CONTENT_HANDSHAKE => {
-                    let mut message = [0u8; KEY_UPDATE_LEN];
-                    let held = usize::from(self.partial_len);
-                    message[..held].copy_from_slice(&self.partial[..held]);
-                    let fragment = &plain[..type_at];
-                    if fragment.is_empty() {
-                        // Zero-length handshake fragments are forbidden (RFC 8446 §5.1).
-                        return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing));
-                    }
-                    match held + fragment.len() {
-                        n if n < KEY_UPDATE_LEN => {
-                            self.partial[held..n].copy_from_slice(fragment);
-                            self.partial_len = n as u8;
-                            if self.partial[0] != HANDSHAKE_KEY_UPDATE {
-                                return Err(
-                                    self.fatal(AlertDescription::UnexpectedMessage, outgoing)
-                                );
-                            }
-                        }
-                        // A KeyUpdate changes the key: it must end its record (§5.1), so a
-                        // record holds at most one.
-                        KEY_UPDATE_LEN => {
-                            message[held..].copy_from_slice(fragment);
-                            self.partial_len = 0;
-                            self.key_update(message, outgoing)?;
-                        }
-                        _ => return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing)),
+                    if reply {
+                        self.send_key_update(outgoing)?;
                     }
                 }
-                _ => return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing)),
+                Ok(Event::Nothing) => {}
+                Err(fatal) => {
+                    return Err(match fatal.alert {
+                        Some(desc) => self.fatal((fatal.kind, desc), outgoing),
+                        None => TlsError::local(fatal.kind),
+                    });
+                }
             }
         }
         Ok(out)
     }
 
-    /// A complete KeyUpdate from the client: new receive keys, and if it asks, our own
-    /// KeyUpdate (queued in `outgoing`, ahead of anything written later) and new send keys.
-    fn key_update(
-        &mut self,
-        message: [u8; KEY_UPDATE_LEN],
-        outgoing: &mut Vec<u8>,
-    ) -> Result<(), TlsError> {
-        let request = match message {
-            [HANDSHAKE_KEY_UPDATE, 0, 0, 1, r @ (0 | 1)] => r == 1,
-            [HANDSHAKE_KEY_UPDATE, ..] => {
-                return Err(self.fatal(AlertDescription::DecodeError, outgoing));
-            }
-            _ => return Err(self.fatal(AlertDescription::UnexpectedMessage, outgoing)),
-        };
-        if self.rx.rekey(&self.suite).is_none() {
-            return Err(self.fatal(AlertDescription::InternalError, outgoing));
-        }
-        if request {
-            self.send_key_update(outgoing)?;
-        }
-        Ok(())
-    }
-
     /// Sends KeyUpdate(update_not_requested) under the current key, then switches keys.
     fn send_key_update(&mut self, outgoing: &mut Vec<u8>) -> Result<(), TlsError> {
-        self.seal(
-            CONTENT_HANDSHAKE,
-            &[HANDSHAKE_KEY_UPDATE, 0, 0, 1, 0],
-            outgoing,
-        )?;
+        self.seal(CONTENT_HANDSHAKE, &KEY_UPDATE_NOT_REQUESTED, outgoing)?;
         self.tx
             .rekey(&self.suite)
             .ok_or(TlsError::local(TlsErrorKind::Internal))
@@ -402,8 +343,11 @@ impl Records {
         outgoing: &mut Vec<u8>,
     ) -> Result<(), TlsError> {
         outgoing.reserve(plaintext.len() + plaintext.len().div_ceil(MAX_PLAINTEXT) * 22);
+        if !plaintext.is_empty() {
+            self.post.sending_application_data();
+        }
         for chunk in plaintext.chunks(MAX_PLAINTEXT) {
-            if self.tx.seq >= REKEY_AFTER_RECORDS {
+            if self.tx.seq >= RECORD_BUDGET {
                 self.send_key_update(outgoing)?;
             }
             self.seal(CONTENT_APPLICATION_DATA, chunk, outgoing)?;
@@ -441,23 +385,44 @@ impl Records {
         Ok(())
     }
 
-    /// Appends the fatal alert `desc` (encrypted) and returns the error it stands for.
-    fn fatal(&mut self, desc: AlertDescription, outgoing: &mut Vec<u8>) -> TlsError {
-        let kind = match desc {
-            AlertDescription::BadRecordMac => TlsErrorKind::DecryptError,
-            AlertDescription::RecordOverflow | AlertDescription::DecodeError => {
-                TlsErrorKind::BadRecord
-            }
-            AlertDescription::UnexpectedMessage => TlsErrorKind::UnexpectedMessage,
-            _ => TlsErrorKind::Internal,
-        };
-        let alert = match self.seal(CONTENT_ALERT, &[2, u8::from(desc)], outgoing) {
+    /// Appends the fatal alert (encrypted) and returns the error it stands for.
+    fn fatal(
+        &mut self,
+        (kind, desc): (TlsErrorKind, AlertDescription),
+        outgoing: &mut Vec<u8>,
+    ) -> TlsError {
+        let alert = match self.seal(
+            CONTENT_ALERT,
+            &[ALERT_LEVEL_FATAL, u8::from(desc)],
+            outgoing,
+        ) {
             Ok(()) => SentAlert::Known(desc),
             Err(_) => SentAlert::None,
         };
         TlsError { kind, alert }
     }
+
+    /// Test hook: the next record we send gets sequence number `seq` (to reach the
+    /// [`RECORD_BUDGET`] rekey without sending 2^24 records).
+    #[cfg(test)]
+    pub(crate) fn set_tx_seq(&mut self, seq: u64) {
+        self.tx.seq = seq;
+    }
 }
+
+/// The record-layer failures and the alert each sends.
+const DECRYPT_ERROR: (TlsErrorKind, AlertDescription) =
+    (TlsErrorKind::DecryptError, AlertDescription::BadRecordMac);
+const RECORD_OVERFLOW: (TlsErrorKind, AlertDescription) =
+    (TlsErrorKind::BadRecord, AlertDescription::RecordOverflow);
+const DECODE_ERROR: (TlsErrorKind, AlertDescription) =
+    (TlsErrorKind::BadRecord, AlertDescription::DecodeError);
+const UNEXPECTED_MESSAGE: (TlsErrorKind, AlertDescription) = (
+    TlsErrorKind::UnexpectedMessage,
+    AlertDescription::UnexpectedMessage,
+);
+const INTERNAL: (TlsErrorKind, AlertDescription) =
+    (TlsErrorKind::Internal, AlertDescription::InternalError);
 
 /// Whether `secret` yields the key and IV rustls extracted.
 fn same_keys(suite: &Suite, secret: &Secret, extracted: &ConnectionTrafficSecrets) -> bool {
@@ -471,6 +436,6 @@ fn same_keys(suite: &Suite, secret: &Secret, extracted: &ConnectionTrafficSecret
         _ => return false,
     };
     let same = k == &key[..suite.key_len] && i == iv.as_slice();
-    key.fill(0);
+    key.zeroize();
     same
 }

@@ -237,6 +237,15 @@ impl TlsSession {
         self.try_own_records()
     }
 
+    /// Test hook: our record layer, once the session runs on it.
+    #[cfg(test)]
+    pub(crate) fn own_records_mut(&mut self) -> Option<&mut Records> {
+        match &mut self.layer {
+            Layer::Own { records, .. } => Some(records),
+            _ => None,
+        }
+    }
+
     /// Whether [`Records`] processes the records now.
     pub fn has_own_records(&self) -> bool {
         matches!(self.layer, Layer::Own { .. })

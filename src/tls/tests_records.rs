@@ -338,3 +338,257 @@ fn garbage_after_the_handshake_never_panics() {
         let _ = pair.server_read(&bytes);
     }
 }
+
+// ---- conformance and bounds (security review of 61ac1b8, findings 2-3) ----
+
+use super::post_handshake::{
+    MAX_EMPTY_RECORDS, MAX_KEY_UPDATES_WITHOUT_DATA, MAX_WARNING_ALERTS, RECORD_BUDGET,
+};
+
+/// Reads `wire` on `server`; on failure, checks the kind and that the client gets `desc`
+/// (encrypted, under the current key), and returns nothing more.
+fn expect_refusal(
+    raw: &mut RawClient,
+    server: &mut super::TlsSession,
+    mut wire: Vec<u8>,
+    kind: TlsErrorKind,
+    desc: AlertDescription,
+) {
+    let mut out = Vec::new();
+    let err = server.read(&mut wire, &mut out).unwrap_err();
+    assert_eq!(err.kind, kind);
+    assert_eq!(err.alert, SentAlert::Known(desc));
+    let (typ, payload) = raw.open(&mut out);
+    assert_eq!(typ, ContentType::Alert);
+    assert_eq!(payload, [2, u8::from(desc)], "a fatal alert");
+}
+
+/// A TLSInnerPlaintext of exactly `len` bytes: `content`, its type, at least one zero of
+/// padding.
+fn inner(raw: &mut RawClient, typ: u8, content: &[u8], len: usize) -> Vec<u8> {
+    assert!(len >= content.len() + 2);
+    let mut payload = content.to_vec();
+    payload.push(typ);
+    payload.resize(len - 1, 0);
+    // rustls appends the type byte we name: 0, the last byte of the padding.
+    raw.seal(ContentType::Unknown(0), &payload)
+}
+
+#[test]
+fn inner_plaintext_over_2_14_plus_1_with_padding_is_record_overflow() {
+    // Exactly 2^14 bytes of data and the type byte: the largest allowed.
+    let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+    let data = vec![0x5a; 1 << 14];
+    let mut wire = raw.seal(ContentType::ApplicationData, &data);
+    let outcome = server.read(&mut wire, &mut Vec::new()).unwrap();
+    assert_eq!(outcome.plaintext, 1 << 14);
+    // 2^14 + 2 bytes, whether the excess is data or padding.
+    for padded in [false, true] {
+        let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+        let wire = if padded {
+            inner(&mut raw, 23, &[0x5a; 100], (1 << 14) + 2)
+        } else {
+            raw.seal(ContentType::ApplicationData, &vec![0x5a; (1 << 14) + 1])
+        };
+        let (k, d) = (TlsErrorKind::BadRecord, AlertDescription::RecordOverflow);
+        expect_refusal(&mut raw, &mut server, wire, k, d);
+    }
+}
+
+#[test]
+fn request_update_other_than_0_or_1_is_illegal_parameter() {
+    let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+    let wire = raw.seal(ContentType::Handshake, &[24, 0, 0, 1, 2]);
+    let (k, d) = (TlsErrorKind::BadRecord, AlertDescription::IllegalParameter);
+    expect_refusal(&mut raw, &mut server, wire, k, d);
+}
+
+/// Regression (KeyUpdate flood): 20,000 requests against a broker that never writes used to
+/// queue 540,000 bytes of answers. Now the first request is answered once, later ones are
+/// covered by that answer, and the 33rd without data in between is refused with an alert.
+#[test]
+fn key_update_flood_is_answered_once_and_refused_past_the_bound() {
+    let mut pair = own_pair(CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let mut control = Vec::new();
+    let mut requests = 0;
+    let (err, alert) = loop {
+        // rustls' client sends KeyUpdate(update_requested) and switches its key.
+        pair.client.refresh_traffic_keys().unwrap();
+        let wire = pair.client_wire();
+        requests += 1;
+        match pair.server_read(&wire) {
+            Ok(answer) => control.extend(answer),
+            Err(failed) => break failed,
+        }
+        assert!(requests <= 20_000, "never refused");
+    };
+    assert_eq!(requests, usize::from(MAX_KEY_UPDATES_WITHOUT_DATA) + 1);
+    assert_eq!(err.kind, TlsErrorKind::TooManyKeyUpdates);
+    assert_eq!(
+        err.alert,
+        SentAlert::Known(AlertDescription::UnexpectedMessage)
+    );
+    // One answer of 27 bytes for 32 requests.
+    assert_eq!(control.len(), 27, "{} bytes queued", control.len());
+    control.extend(alert);
+    assert_eq!(
+        pair.client_receive(&control).unwrap_err(),
+        rustls::Error::AlertReceived(AlertDescription::UnexpectedMessage)
+    );
+}
+
+#[test]
+fn key_updates_with_data_between_stay_bounded_while_the_broker_is_quiet() {
+    let mut pair = own_pair(CipherSuite::TLS13_AES_128_GCM_SHA256);
+    let mut control = Vec::new();
+    for i in 0..20_000 {
+        let wire = if i % 16 == 15 {
+            pair.client_send(b"publish")
+        } else {
+            pair.client.refresh_traffic_keys().unwrap();
+            pair.client_wire()
+        };
+        control.extend(pair.server_read(&wire).unwrap());
+    }
+    // We sent no data, so one answer covers every request (RFC 8446 §4.6.3).
+    assert_eq!(control.len(), 27);
+    // And data we send afterwards reaches the client under our new key.
+    pair.server
+        .write(&mut pair.held, b"connack", &mut control)
+        .unwrap();
+    assert_eq!(pair.client_receive(&control).unwrap(), b"connack");
+}
+
+#[test]
+fn at_most_four_user_canceled_alerts() {
+    let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+    for _ in 0..MAX_WARNING_ALERTS {
+        let mut wire = raw.seal(ContentType::Alert, &[1, 90]);
+        server.read(&mut wire, &mut Vec::new()).unwrap();
+    }
+    let wire = raw.seal(ContentType::Alert, &[1, 90]);
+    let (k, d) = (
+        TlsErrorKind::TooManyWarningAlerts,
+        AlertDescription::UnexpectedMessage,
+    );
+    expect_refusal(&mut raw, &mut server, wire, k, d);
+}
+
+#[test]
+fn at_most_32_empty_application_data_records_in_a_row() {
+    let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+    let mut wire = Vec::new();
+    for _ in 0..MAX_EMPTY_RECORDS {
+        wire.extend(raw.seal(ContentType::ApplicationData, b""));
+    }
+    assert_eq!(
+        server.read(&mut wire, &mut Vec::new()).unwrap().plaintext,
+        0
+    );
+    let wire = raw.seal(ContentType::ApplicationData, b"");
+    let (k, d) = (
+        TlsErrorKind::TooManyEmptyRecords,
+        AlertDescription::UnexpectedMessage,
+    );
+    expect_refusal(&mut raw, &mut server, wire, k, d);
+}
+
+#[test]
+fn alert_level_and_length_are_checked() {
+    let cases: [(&[u8], TlsErrorKind, AlertDescription); 4] = [
+        (
+            &[3, 0],
+            TlsErrorKind::BadRecord,
+            AlertDescription::IllegalParameter,
+        ),
+        (
+            &[0, 90],
+            TlsErrorKind::BadRecord,
+            AlertDescription::IllegalParameter,
+        ),
+        // Trailing bytes after level and description.
+        (
+            &[1, 0, 0],
+            TlsErrorKind::BadRecord,
+            AlertDescription::DecodeError,
+        ),
+        // A warning other than user_canceled is not allowed in TLS 1.3.
+        (
+            &[1, 42],
+            TlsErrorKind::PeerAlert(AlertDescription::BadCertificate),
+            AlertDescription::DecodeError,
+        ),
+    ];
+    for (payload, kind, desc) in cases {
+        let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+        let wire = raw.seal(ContentType::Alert, payload);
+        expect_refusal(&mut raw, &mut server, wire, kind, desc);
+    }
+    // A fatal alert from the client: nothing to answer.
+    let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+    let mut wire = raw.seal(ContentType::Alert, &[2, 40]);
+    let mut out = Vec::new();
+    let err = server.read(&mut wire, &mut out).unwrap_err();
+    assert_eq!(
+        err.kind,
+        TlsErrorKind::PeerAlert(AlertDescription::HandshakeFailure)
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn heartbeat_and_ccs_inside_encryption_are_unexpected() {
+    for typ in [ContentType::Heartbeat, ContentType::ChangeCipherSpec] {
+        let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+        let wire = raw.seal(typ, &[1, 0, 0]);
+        let (k, d) = (
+            TlsErrorKind::UnexpectedMessage,
+            AlertDescription::UnexpectedMessage,
+        );
+        expect_refusal(&mut raw, &mut server, wire, k, d);
+    }
+}
+
+#[test]
+fn two_key_updates_in_one_record_are_unexpected() {
+    let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+    let wire = raw.seal(ContentType::Handshake, &[24, 0, 0, 1, 0, 24, 0, 0, 1, 0]);
+    let (k, d) = (
+        TlsErrorKind::UnexpectedMessage,
+        AlertDescription::UnexpectedMessage,
+    );
+    expect_refusal(&mut raw, &mut server, wire, k, d);
+}
+
+/// At the AES-GCM record budget we send KeyUpdate(update_not_requested) under the old key,
+/// then the data under the new one.
+#[test]
+fn we_rekey_at_the_record_budget() {
+    let (mut raw, mut server) = RawClient::take(aes128_own_pair());
+    server
+        .own_records_mut()
+        .unwrap()
+        .set_tx_seq(RECORD_BUDGET - 1);
+    raw.rx_seq = RECORD_BUDGET - 1;
+    let mut out = Vec::new();
+    server
+        .write(&mut Vec::new(), b"last under key 0", &mut out)
+        .unwrap();
+    let (typ, payload) = raw.open(&mut out);
+    assert_eq!(
+        (typ, payload),
+        (ContentType::ApplicationData, b"last under key 0".to_vec())
+    );
+    let mut out = Vec::new();
+    server
+        .write(&mut Vec::new(), b"first under key 1", &mut out)
+        .unwrap();
+    let (typ, payload) = raw.open(&mut out);
+    assert_eq!(
+        (typ, payload),
+        (ContentType::Handshake, vec![24, 0, 0, 1, 0])
+    );
+    // Then one more record, under the next key (not `raw`'s).
+    let first = 5 + usize::from(u16::from_be_bytes([out[3], out[4]]));
+    assert_eq!(out.len(), first + 5 + b"first under key 1".len() + 1 + 16);
+}

@@ -164,10 +164,32 @@ impl Worker {
         out.clear();
         out.extend_from_slice(&tls.control);
         tls.control.clear();
-        if tls.session.close_notify(&mut tls.held, &mut out).is_ok() && !out.is_empty() {
+        // A failed session refuses close_notify, but `out` then already holds the fatal alert
+        // its error queued: that goes out alone (an alert ends the session, RFC 8446 §6.2).
+        let _ = tls.session.close_notify(&mut tls.held, &mut out);
+        if !out.is_empty() {
             net::send_nonblocking(conn.client_fd, &out);
         }
         self.scratch = out;
+    }
+
+    /// Sends the TLS records a client read produced (a KeyUpdate answer, an alert) straight to
+    /// the client's socket, now rather than in front of the broker's next data. Only when no
+    /// other send to the client is in flight (bytes must not interleave); what the socket does
+    /// not take stays queued, in order, ahead of the next data.
+    pub(super) fn flush_control(conn: &mut Conn) {
+        let Some(tls) = conn.tls.as_mut() else {
+            return;
+        };
+        if tls.control.is_empty() {
+            return;
+        }
+        match net::send_now(conn.client_fd, &tls.control) {
+            Ok(n) if n >= tls.control.len() => tls.control = Vec::new(),
+            Ok(n) => drop(tls.control.drain(..n)),
+            // A full socket buffer keeps them queued; a reset shows on the next operation.
+            Err(_) => {}
+        }
     }
 
     /// Closes every connection (shutdown grace over, or a second signal).

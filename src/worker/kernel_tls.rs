@@ -4,8 +4,10 @@
 //!
 //! Falls back to userspace rustls per connection (`tls_offload = "auto"`), saying why in the
 //! access log. On the kTLS socket, a `recv` fails with EIO when the next record is not
-//! application data: it is read here with `recvmsg` (alerts: close_notify is an orderly end;
-//! KeyUpdate: rekey the kernel, Linux 6.14+, else close with a logged cause).
+//! application data: it is read here with `recvmsg` and judged by the rules and bounds the
+//! userspace record layer uses too (`tls::post_handshake`): close_notify is an orderly end;
+//! KeyUpdate rekeys the kernel (Linux 6.14+, else close with a logged cause); a refusal sends
+//! its alert through the kernel, then closes.
 
 use rustls::ProtocolVersion;
 use rustls::kernel::KernelConnection;
@@ -18,18 +20,9 @@ use crate::relay::Received;
 use crate::sys::buf_ring::Buf;
 use crate::sys::ktls;
 use crate::tls::TlsSession;
-
-/// Handshake message types seen after the handshake (RFC 8446 §4).
-const HANDSHAKE_NEW_SESSION_TICKET: u8 = 4;
-const HANDSHAKE_KEY_UPDATE: u8 = 24;
-/// KeyUpdate's `request_update` values.
-const UPDATE_NOT_REQUESTED: u8 = 0;
-const UPDATE_REQUESTED: u8 = 1;
-
-/// AES-GCM keys may protect at most 2^24.5 records (RFC 8446 §5.5); the kernel does not
-/// count, so we do, conservatively (an upper bound: one record per 16 KiB of each send), and
-/// rekey (TLS 1.3) or close (TLS 1.2) at 2^24.
-const AES_GCM_RECORD_LIMIT: u64 = 1 << 24;
+use crate::tls::post_handshake::{
+    CONTENT_HANDSHAKE, Event, Fatal, KEY_UPDATE_NOT_REQUESTED, PostHandshake, RECORD_BUDGET,
+};
 
 /// What a kTLS connection keeps in userspace: record counting, and the rustls state that key
 /// updates need — only where one can happen. That state (~800 bytes: key schedule, suite,
@@ -46,6 +39,8 @@ pub(super) struct KernelTls {
     tx_record_limit: u64,
     /// The client asked for our KeyUpdate while a send to it was in flight.
     tx_update_pending: bool,
+    /// What the client's control records may be, and the bounds on them.
+    post: PostHandshake,
 }
 
 /// The outcome of trying to move a session to the kernel.
@@ -142,8 +137,16 @@ impl Worker {
             rekey,
             version,
             tx_records: 0,
-            tx_record_limit: if aes { AES_GCM_RECORD_LIMIT } else { u64::MAX },
+            // AES-GCM keys may protect at most 2^24.5 records (RFC 8446 §5.5); the kernel does
+            // not count, so we do, conservatively (an upper bound: one record per 16 KiB of
+            // each send), and rekey (TLS 1.3) or close (TLS 1.2) at the budget.
+            tx_record_limit: if aes { RECORD_BUDGET } else { u64::MAX },
             tx_update_pending: false,
+            post: if version == ProtocolVersion::TLSv1_3 {
+                PostHandshake::default()
+            } else {
+                PostHandshake::tls12()
+            },
         }))
     }
 
@@ -162,16 +165,20 @@ impl Worker {
             Ok(record) if record.len == 0 => Some(Received::Eof),
             Ok(record) => {
                 let payload = &scratch[..record.len];
-                match record.content_type {
-                    ktls::CONTENT_TYPE_ALERT => match payload {
-                        [_, ktls::ALERT_CLOSE_NOTIFY] => Some(Received::Eof),
-                        _ => {
-                            self.begin_close(conn, Termination::Tls("tls_peer_alert"));
-                            None
-                        }
-                    },
-                    ktls::CONTENT_TYPE_HANDSHAKE => {
-                        match self.on_post_handshake(conn, payload, client_send_in_flight) {
+                let judged = match conn.ktls.as_mut() {
+                    Some(state) => state.post.on_record(record.content_type, payload),
+                    None => Err(Fatal {
+                        kind: crate::tls::TlsErrorKind::Internal,
+                        alert: None,
+                    }),
+                };
+                match judged {
+                    Ok(Event::Data) if payload.is_empty() => Some(Received::NoData),
+                    Ok(Event::Data) => Some(Received::Data(self.ring.bufs_mut().tx_from(payload))),
+                    Ok(Event::PeerClosed) => Some(Received::Eof),
+                    Ok(Event::Nothing) => Some(Received::NoData),
+                    Ok(Event::KeyUpdate { reply }) => {
+                        match self.on_key_update(conn, reply, client_send_in_flight) {
                             Ok(()) => Some(Received::NoData),
                             Err(cause) => {
                                 self.begin_close(conn, cause);
@@ -179,11 +186,17 @@ impl Worker {
                             }
                         }
                     }
-                    ktls::CONTENT_TYPE_APPLICATION_DATA => {
-                        Some(Received::Data(self.ring.bufs_mut().tx_from(payload)))
-                    }
-                    _ => {
-                        self.begin_close(conn, Termination::Tls("tls_unexpected_message"));
+                    Err(fatal) => {
+                        if let Some(desc) = fatal.alert {
+                            // Best effort, like every alert before a close.
+                            let _ = ktls::send_alert(
+                                conn.client_fd,
+                                fatal.alert_level(),
+                                u8::from(desc),
+                            );
+                        }
+                        tracing::debug!(worker = self.id, client = %conn.client, cause = fatal.kind.keyword(), "kTLS control record refused");
+                        self.begin_close(conn, Termination::Tls(fatal.kind.keyword()));
                         None
                     }
                 }
@@ -195,56 +208,42 @@ impl Worker {
         outcome
     }
 
-    /// Handshake messages after the handshake: KeyUpdate rekeys; a ticket is ignored.
-    fn on_post_handshake(
+    /// A complete KeyUpdate from the client (TLS 1.3): install its next key in the kernel, and
+    /// answer if we owe an answer — now, or after the send to the client that is in flight.
+    fn on_key_update(
         &mut self,
         conn: &mut Conn,
-        mut messages: &[u8],
+        reply: bool,
         client_send_in_flight: bool,
     ) -> Result<(), Termination> {
         let Some(state) = conn.ktls.as_mut() else {
             return Err(Termination::Internal);
         };
-        while let [kind, a, b, c, rest @ ..] = messages {
-            let len = u32::from_be_bytes([0, *a, *b, *c]) as usize;
-            let Some((body, next)) = rest.split_at_checked(len) else {
-                // A message split across records: rare enough to close on.
-                return Err(Termination::Tls("tls_unexpected_message"));
-            };
-            match (*kind, body) {
-                (HANDSHAKE_KEY_UPDATE, [request]) if *request <= UPDATE_REQUESTED => {
-                    // TLS 1.2 has no KeyUpdate: that is a peer sending nonsense.
-                    if state.version != ProtocolVersion::TLSv1_3 {
-                        return Err(Termination::Tls("tls_unexpected_message"));
-                    }
-                    let Some(connection) = state.rekey.as_mut() else {
-                        tracing::info!(worker = self.id, client = %conn.client, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
-                        return Err(Termination::Tls("ktls_rekey_unsupported"));
-                    };
-                    let secrets = connection
-                        .update_rx_secret()
-                        .map_err(|_| Termination::Tls("tls_unexpected_message"))?;
-                    ktls::update_rx(conn.client_fd, state.version, &secrets).map_err(|e| {
-                        tracing::info!(worker = self.id, client = %conn.client, error = %e, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
-                        Termination::Tls(e.keyword())
-                    })?;
-                    if *request == UPDATE_REQUESTED {
-                        if client_send_in_flight {
-                            state.tx_update_pending = true;
-                        } else {
-                            rekey_tx(conn.client_fd, state)?;
-                        }
-                    }
-                }
-                (HANDSHAKE_NEW_SESSION_TICKET, _) => {}
-                _ => return Err(Termination::Tls("tls_unexpected_message")),
+        let Some(connection) = state.rekey.as_mut() else {
+            tracing::info!(worker = self.id, client = %conn.client, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
+            return Err(Termination::Tls("ktls_rekey_unsupported"));
+        };
+        let secrets = connection
+            .update_rx_secret()
+            .map_err(|_| Termination::Tls("tls_unexpected_message"))?;
+        ktls::update_rx(conn.client_fd, state.version, &secrets).map_err(|e| {
+            tracing::info!(worker = self.id, client = %conn.client, error = %e, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
+            Termination::Tls(e.keyword())
+        })?;
+        if reply {
+            if client_send_in_flight {
+                state.tx_update_pending = true;
+            } else {
+                rekey_tx(conn.client_fd, state)?;
             }
-            messages = next;
         }
-        if messages.is_empty() {
-            Ok(())
-        } else {
-            Err(Termination::Tls("tls_unexpected_message"))
+        Ok(())
+    }
+
+    /// Application data arrived on a kTLS socket (a plain recv): resets the KeyUpdate bound.
+    pub(super) fn ktls_data_received(conn: &mut Conn) {
+        if let Some(state) = conn.ktls.as_mut() {
+            state.post.application_data_received();
         }
     }
 
@@ -259,6 +258,7 @@ impl Worker {
             return Ok(());
         };
         state.tx_records += (sent as u64).div_ceil(ktls::MAX_RECORD_PLAINTEXT as u64);
+        state.post.sending_application_data();
         if state.tx_update_pending || state.tx_records >= state.tx_record_limit {
             // TLS 1.2 cannot rekey; nor can a kernel before 6.14 (`rekey` is None for both).
             if state.rekey.is_none() {
@@ -287,8 +287,7 @@ fn rekey_tx(fd: std::os::fd::RawFd, state: &mut KernelTls) -> Result<(), Termina
         .rekey
         .as_mut()
         .ok_or(Termination::Tls("tls_key_limit"))?;
-    let message = [HANDSHAKE_KEY_UPDATE, 0, 0, 1, UPDATE_NOT_REQUESTED];
-    ktls::send_record(fd, ktls::CONTENT_TYPE_HANDSHAKE, &message)
+    ktls::send_record(fd, CONTENT_HANDSHAKE, &KEY_UPDATE_NOT_REQUESTED)
         .map_err(|_| Termination::Io(Side::Client))?;
     let secrets = connection
         .update_tx_secret()

@@ -13,10 +13,17 @@ use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
 use crate::sys::net;
 use crate::sys::uring::Completion;
+use crate::tls::{TlsError, TlsErrorKind};
 
 /// How long a closing connection may wait for its cancelled operations (and a last alert
 /// send to a client that stopped reading) before we cancel again.
 const CLOSE_LINGER_MS: u64 = 1_000;
+
+/// The most TLS bytes a client's reads may leave queued for it (`TlsRelay::control`). The TLS
+/// layers bound what a client can make us owe — one KeyUpdate answer (27 bytes) at a time, an
+/// alert or two (`tls::post_handshake`, rustls' own limits for TLS 1.2) — so this is never
+/// reached; it keeps a bug there from growing a connection's memory with the client's upload.
+const MAX_CONTROL_BYTES: usize = 1024;
 
 impl Worker {
     pub(super) fn start_relay(&mut self, key: Key, conn: &mut Conn) {
@@ -85,6 +92,9 @@ impl Worker {
             let step = relay_of(conn).half_from(from).on_recv(received);
             return self.apply(key, conn, from, step);
         }
+        if from == Side::Client && c.result > 0 {
+            Self::ktls_data_received(conn);
+        }
         let received = match (c.result, buf) {
             (n, Some(buf)) if n > 0 => match self.through_tls(key, conn, from, buf) {
                 Some(received) => received,
@@ -137,7 +147,10 @@ impl Worker {
                     held + n
                 };
                 tls.streaming = total - held >= bufs.rx_capacity() as usize / 2;
-                let result = tls.session.read(&mut space[..total], &mut tls.control);
+                let mut result = tls.session.read(&mut space[..total], &mut tls.control);
+                if tls.control.len() > MAX_CONTROL_BYTES {
+                    result = Err(TlsError::local(TlsErrorKind::Internal));
+                }
                 if let Ok(outcome) = &result {
                     if outcome.consumed == total {
                         // Nothing held: give the allocation back, so a connection that goes
@@ -169,6 +182,16 @@ impl Worker {
                 written.map(|()| false)
             }
         };
+        // What the read produced for the client (a KeyUpdate answer, a no_renegotiation
+        // warning) goes out now if nothing else is being sent to it, not whenever the broker
+        // next writes: a quiet broker would leave the client waiting for it.
+        if from == Side::Client && result.is_ok() {
+            let sending =
+                matches!(&conn.stage, Stage::Relaying(r) if r.downstream.sending().is_some());
+            if !sending {
+                Self::flush_control(conn);
+            }
+        }
         match result {
             Ok(peer_closed) if buf.is_empty() => {
                 self.ring.bufs_mut().recycle(buf);
@@ -197,6 +220,10 @@ impl Worker {
             Stage::Relaying(relay) => {
                 let step = relay.half_from(source).on_send(result);
                 conn.touch(to, self.now_ms);
+                if to == Side::Client && !matches!(step, Step::Send { .. }) {
+                    // The client's socket is ours again: what its reads queued goes out now.
+                    Self::flush_control(conn);
+                }
                 if to == Side::Client
                     && result > 0
                     && let Err(cause) = self.after_ktls_send(conn, result as u32)
