@@ -78,6 +78,7 @@ pub struct FileListener {
     pub client_ca: Option<Spanned<String>>,
     pub client_auth: Option<Spanned<String>>,
     pub client_crl: Option<SpannedList>,
+    pub client_crl_expiry: Option<Spanned<String>>,
     pub mqtt: Option<Spanned<bool>>,
     pub max_connect_size: Option<Spanned<i64>>,
     /// A duration, or `"mqtt-keepalive"`: parsed in `listeners.rs`.
@@ -93,6 +94,7 @@ pub struct ClientKeys<'a> {
     pub client_ca: Option<&'a Spanned<String>>,
     pub client_auth: Option<&'a Spanned<String>>,
     pub client_crl: Option<&'a SpannedList>,
+    pub client_crl_expiry: Option<&'a Spanned<String>>,
 }
 
 impl FileListener {
@@ -101,6 +103,7 @@ impl FileListener {
             client_ca: self.client_ca.as_ref(),
             client_auth: self.client_auth.as_ref(),
             client_crl: self.client_crl.as_ref(),
+            client_crl_expiry: self.client_crl_expiry.as_ref(),
         }
     }
 }
@@ -111,6 +114,7 @@ impl FileRoute {
             client_ca: self.client_ca.as_ref(),
             client_auth: self.client_auth.as_ref(),
             client_crl: self.client_crl.as_ref(),
+            client_crl_expiry: self.client_crl_expiry.as_ref(),
         }
     }
 }
@@ -127,6 +131,7 @@ pub struct FileRoute {
     pub client_ca: Option<Spanned<String>>,
     pub client_auth: Option<Spanned<String>>,
     pub client_crl: Option<SpannedList>,
+    pub client_crl_expiry: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

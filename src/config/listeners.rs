@@ -154,11 +154,13 @@ fn check_keys_for_mode(
         client_ca,
         client_auth,
         client_crl,
+        client_crl_expiry,
     } = entry.client_keys();
     let spans = [
         ("client_ca", client_ca.map(Spanned::span)),
         ("client_auth", client_auth.map(Spanned::span)),
         ("client_crl", client_crl.map(Spanned::span)),
+        ("client_crl_expiry", client_crl_expiry.map(Spanned::span)),
         (
             "min_tls_version",
             entry.min_tls_version.as_ref().map(Spanned::span),
