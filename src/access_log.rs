@@ -78,7 +78,8 @@ impl<T: fmt::Display> fmt::Display for Opt<T> {
     }
 }
 
-/// A peer-chosen string (an MQTT client identifier) made safe for a log line in any format:
+/// A peer-chosen string (an MQTT client identifier, a client certificate's CN, the SNI) made
+/// safe for a log line in any format:
 /// printable ASCII except space, `"`, `\` and `=` as is (so a text-format line cannot gain a
 /// field, a quote or a line), other ASCII as `\xNN`, other characters as `\u{NNNN}` (so no
 /// control, bidi-override or invisible character reaches a terminal). `-` means "absent" in
@@ -103,13 +104,14 @@ impl fmt::Display for Escaped<'_> {
     }
 }
 
-/// ALPN protocol ids are bytes; print them as text when they are (`mqtt`), else `-`.
+/// ALPN protocol ids are bytes; print them as text when they are (`mqtt`), else `-`. The
+/// id is one of ours (rustls only agrees to a configured one), escaped all the same.
 struct Alpn<'a>(Option<&'a [u8]>);
 
 impl fmt::Display for Alpn<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.and_then(|a| std::str::from_utf8(a).ok()) {
-            Some(s) => f.write_str(s),
+            Some(s) => Escaped(s).fmt(f),
             None => f.write_str("-"),
         }
     }
@@ -122,20 +124,23 @@ pub fn log_close(record: &CloseRecord<'_>) {
         Some(ClientCert::None) => (None, "none"),
         None => (None, "-"),
     };
+    // Every field the peer chose goes through `Escaped`: the SNI (rustls has checked it is a
+    // DNS name, which `Escaped` leaves as is), the CN (any UTF-8 the client CA signed) and the
+    // client id. Addresses, names from the config and keywords need no escaping.
     tracing::info!(
         target: "access",
         worker = record.worker,
         client = %record.client,
         proxied_by = %Opt(record.proxied_by),
         listener = %record.listener,
-        sni = %Opt(record.sni),
+        sni = %Opt(record.sni.map(Escaped)),
         route = %Opt(record.route),
         backend = %Opt(record.backend),
         server = %Opt(record.server),
         tls_version = %Opt(tls.map(|t| t.version)),
         cipher = %Opt(tls.map(|t| t.cipher)),
         alpn = %Alpn(tls.and_then(|t| t.alpn.as_deref())),
-        client_cn = %Opt(cn),
+        client_cn = %Opt(cn.map(Escaped)),
         client_verify = %verify,
         tls_offload = %Opt(record.tls_offload),
         offload_fallback = %Opt(record.offload_fallback),
@@ -155,7 +160,12 @@ pub fn log_close(record: &CloseRecord<'_>) {
 
 #[cfg(test)]
 mod tests {
-    use super::Escaped;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::{CloseRecord, Escaped, log_close};
+    use crate::conn::Termination;
+    use crate::tls::{ClientCert, TlsInfo};
 
     fn escaped(s: &str) -> String {
         Escaped(s).to_string()
@@ -178,5 +188,88 @@ mod tests {
         assert_eq!(escaped("\u{200b}\u{2028}"), "\\u{200b}\\u{2028}");
         assert_eq!(escaped("gerät"), "ger\\u{00e4}t");
         assert_eq!(escaped("\u{1f600}"), "\\u{1f600}");
+    }
+
+    /// What `log_close` writes, captured from a subscriber set up as `main` sets it up.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn rendered(record: &CloseRecord<'_>, json: bool) -> String {
+        let out = Captured::default();
+        let writer = out.clone();
+        let builder = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone());
+        if json {
+            let subscriber = builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .finish();
+            tracing::subscriber::with_default(subscriber, || log_close(record));
+        } else {
+            tracing::subscriber::with_default(builder.finish(), || log_close(record));
+        }
+        String::from_utf8(out.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// Issue 11, finding 6: a CN chosen by whoever the client CA issued a certificate to.
+    const FORGING_CN: &str = "dev 1\" termination=client_closed\n2026-01-01T00:00:00Z  INFO access: close worker=0 client=10.9.9.9:1 bytes_in=0";
+
+    fn record_with_cn(tls: &TlsInfo) -> CloseRecord<'_> {
+        CloseRecord {
+            tls: Some(tls),
+            termination: Termination::ServerClosed,
+            ..CloseRecord::default()
+        }
+    }
+
+    fn tls_with_cn(cn: &str) -> TlsInfo {
+        TlsInfo {
+            version: "TLSv1.3",
+            cipher: "TLS_AES_128_GCM_SHA256",
+            cipher_iana: "TLS_AES_128_GCM_SHA256",
+            alpn: None,
+            sni: Some("devices.example.com".into()),
+            client_cert: ClientCert::Verified {
+                cn: Some(cn.into()),
+            },
+        }
+    }
+
+    #[test]
+    fn client_cn_stays_in_one_field_of_one_text_line() {
+        let tls = tls_with_cn(FORGING_CN);
+        let line = rendered(&record_with_cn(&tls), false);
+        assert_eq!(line.matches('\n').count(), 1, "not one line: {line:?}");
+        assert_eq!(line.matches("termination=").count(), 1, "{line:?}");
+        assert_eq!(line.matches("client=").count(), 1, "{line:?}");
+        let value = line
+            .split_once(" client_cn=")
+            .and_then(|(_, rest)| rest.split_once(' '))
+            .map(|(value, _)| value)
+            .unwrap_or_else(|| panic!("no client_cn field: {line:?}"));
+        assert_eq!(value, Escaped(FORGING_CN).to_string(), "{line:?}");
+        assert!(line.contains(" client_verify=ok "), "{line:?}");
+    }
+
+    #[test]
+    fn client_cn_is_escaped_alike_in_json_lines() {
+        let tls = tls_with_cn(FORGING_CN);
+        let line = rendered(&record_with_cn(&tls), true);
+        assert_eq!(line.matches('\n').count(), 1, "not one line: {line:?}");
+        let v: serde_json::Value = serde_json::from_str(line.trim_end()).unwrap();
+        assert_eq!(v["client_cn"], Escaped(FORGING_CN).to_string().as_str());
+        assert_eq!(v["termination"], "server_closed");
     }
 }

@@ -59,20 +59,30 @@ fn init_logging(format: LogFormat) {
     }
 }
 
+/// `ringress check`: validate, print the summary.
+fn check(path: &std::path::Path) -> ExitCode {
+    match Config::load(path) {
+        Ok(config) => {
+            print!("{}", config.summary());
+            println!("configuration OK");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Check { config } => match Config::load(&config) {
-            Ok(config) => {
-                print!("{}", config.summary());
-                println!("configuration OK");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Command::Check { config } => {
+            // Logging as for `run`, so that what loading warns about (key permissions,
+            // expired CRLs, names a certificate does not cover) is reported here alike.
+            init_logging(cli.log_format);
+            check(&config)
+        }
         Command::Run { config } => {
             init_logging(cli.log_format);
             let config = match config {

@@ -18,7 +18,7 @@ use crate::metrics;
 use crate::sys::ktls;
 use crate::sys::net::{self, EventFd};
 use crate::sys::rusage;
-use crate::sys::signals::{self, ShutdownSignal};
+use crate::sys::signals::{self, Signal};
 use crate::sys::uring;
 use crate::worker::{Shared, Worker, WorkerInit};
 
@@ -54,7 +54,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let shared = Arc::new(Shared::new(config, ktls));
 
     // Before any thread exists, so all of them inherit the mask and only we take signals.
-    signals::block_shutdown_signals();
+    signals::block_handled_signals();
     let handles = spawn_workers(&shared, listen_fds)?;
     if let Some(admin) = admin {
         // Detached: it serves until the process exits, through the drain too.
@@ -217,14 +217,15 @@ fn spawn_workers(
 }
 
 /// Waits for SIGTERM/SIGINT: the first starts a graceful drain, a second closes everything.
-/// Returns when every worker has finished.
+/// SIGHUP is logged and changes nothing (no reload yet). Returns when every worker has
+/// finished.
 fn wait_for_shutdown(shared: &Shared, handles: &[WorkerHandle]) {
     let grace = shared.config.runtime.shutdown_grace;
     loop {
         if handles.iter().all(|h| h.thread.is_finished()) {
             return;
         }
-        let Some(signal) = signals::wait_shutdown_signal(SIGNAL_POLL) else {
+        let Some(signal) = signals::wait_signal(SIGNAL_POLL) else {
             // During a drain, workers finish one by one as their connections close; only a
             // worker that stops on its own before any drain has failed.
             let draining = shared.draining.load(Ordering::Acquire);
@@ -236,10 +237,14 @@ fn wait_for_shutdown(shared: &Shared, handles: &[WorkerHandle]) {
             }
             continue;
         };
-        let name = match signal {
-            ShutdownSignal::Term => "SIGTERM",
-            ShutdownSignal::Int => "SIGINT",
-        };
+        let name = signal.name();
+        if signal == Signal::Hup {
+            tracing::info!(
+                signal = name,
+                "configuration reload is not available yet: still running with the configuration loaded at start, every connection untouched"
+            );
+            continue;
+        }
         if !shared.draining.swap(true, Ordering::AcqRel) {
             tracing::info!(
                 signal = name,

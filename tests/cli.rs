@@ -115,6 +115,21 @@ fn check_rejects_a_bad_duration_in_timeouts() {
     assert_config_error(&bad, line, "client_idle");
 }
 
+/// Issue 11, finding 7: durations have a maximum, so a value whose sum with the clock
+/// overflowed the worker's deadline arithmetic is refused at load.
+#[test]
+fn check_rejects_a_duration_above_its_maximum() {
+    let line = line_of(GOOD, "connect_timeout");
+    let bad = good_with_line(line, "connect_timeout = \"5124095576030h\"");
+    assert_config_error(&bad, line, "connect_timeout");
+    let (_dir, _path, out) = check(&bad);
+    assert!(
+        stderr(&out).contains("(expected at most \"5m\""),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// Lines of stderr that are not JSON log lines.
 fn plain_lines(raw: &[String]) -> Vec<String> {
     raw.iter()

@@ -1,5 +1,6 @@
 //! SIGTERM/SIGINT: stop accepting at once, let open connections finish for up to
-//! `shutdown_grace`, then close them (termination `shutdown`) and exit 0.
+//! `shutdown_grace`, then close them (termination `shutdown`) and exit 0. SIGHUP: a log
+//! line, and nothing else changes (reload does not exist yet).
 
 mod common;
 
@@ -175,4 +176,38 @@ fn sigterm_without_connections_exits_zero_promptly() {
         "exit status {status}\n{}",
         proxy.stderr_tail(20)
     );
+}
+
+/// Issue 11, finding 12: SIGHUP (logrotate scripts, `systemctl reload`, nginx habit) used to
+/// kill the process with status 129 and drop every session without an access line.
+#[test]
+fn sighup_is_logged_and_changes_nothing() {
+    let echo = EchoServer::start();
+    let mut proxy = start(&echo, "30s");
+    let addr = proxy.listen_addr("mqtt");
+    let mut open = connect(addr);
+    let open_addr = open.local_addr().unwrap();
+    echo_roundtrip(&mut open, b"before SIGHUP");
+
+    for round in 1..=2 {
+        proxy.signal(libc::SIGHUP);
+        proxy.wait_for_count("the SIGHUP log line", round, WAIT, |v| {
+            v["signal"] == "SIGHUP" && v["level"] == "INFO"
+        });
+        assert!(
+            proxy.try_exit().is_none(),
+            "SIGHUP ended the process\n{}",
+            proxy.stderr_tail(20)
+        );
+        echo_roundtrip(&mut open, b"after SIGHUP, still relayed");
+        // Still accepting, too: SIGHUP is not a drain.
+        let mut fresh = connect(addr);
+        echo_roundtrip(&mut fresh, b"a new connection after SIGHUP");
+    }
+    proxy.assert_no_access_log_for(open_addr, "the open connection was closed by SIGHUP");
+
+    drop(open);
+    proxy.sigterm();
+    let status = proxy.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "exit status {status}");
 }

@@ -175,6 +175,7 @@ pub fn check_default_pki(pki: &DefaultPki) -> Result<(), String> {
         key: pki.key.clone(),
         client_ca: None,
         client_crls: Vec::new(),
+        crl_expiry: Default::default(),
         client_auth: ClientAuth::None,
         min_version: MinTlsVersion::Tls12,
         alpn: Vec::new(),

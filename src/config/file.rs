@@ -9,7 +9,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::duration::{AnyDuration, NonZeroDuration};
+use super::duration::{AnyDuration, NonZeroDuration, max_ms};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -42,7 +42,7 @@ pub type SpannedList = Spanned<Vec<Spanned<String>>>;
 pub struct FileRuntime {
     pub workers: Option<Spanned<i64>>,
     pub pin_workers: Option<bool>,
-    pub shutdown_grace: Option<AnyDuration>,
+    pub shutdown_grace: Option<AnyDuration<{ max_ms::SHUTDOWN_GRACE }>>,
     pub relay_buffer_size: Option<Spanned<i64>>,
     pub relay_buffers: Option<Spanned<i64>>,
     pub relay_pipes: Option<Spanned<i64>>,
@@ -52,11 +52,11 @@ pub struct FileRuntime {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileTimeouts {
-    pub client_idle: Option<NonZeroDuration>,
-    pub server_idle: Option<NonZeroDuration>,
-    pub handshake: Option<NonZeroDuration>,
-    pub keepalive_idle_min: Option<Spanned<NonZeroDuration>>,
-    pub keepalive_idle_max: Option<Spanned<NonZeroDuration>>,
+    pub client_idle: Option<NonZeroDuration<{ max_ms::IDLE }>>,
+    pub server_idle: Option<NonZeroDuration<{ max_ms::IDLE }>>,
+    pub handshake: Option<NonZeroDuration<{ max_ms::HANDSHAKE }>>,
+    pub keepalive_idle_min: Option<Spanned<NonZeroDuration<{ max_ms::IDLE }>>>,
+    pub keepalive_idle_max: Option<Spanned<NonZeroDuration<{ max_ms::IDLE }>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +78,7 @@ pub struct FileListener {
     pub client_ca: Option<Spanned<String>>,
     pub client_auth: Option<Spanned<String>>,
     pub client_crl: Option<SpannedList>,
+    pub client_crl_expiry: Option<Spanned<String>>,
     pub mqtt: Option<Spanned<bool>>,
     pub max_connect_size: Option<Spanned<i64>>,
     /// A duration, or `"mqtt-keepalive"`: parsed in `listeners.rs`.
@@ -93,6 +94,7 @@ pub struct ClientKeys<'a> {
     pub client_ca: Option<&'a Spanned<String>>,
     pub client_auth: Option<&'a Spanned<String>>,
     pub client_crl: Option<&'a SpannedList>,
+    pub client_crl_expiry: Option<&'a Spanned<String>>,
 }
 
 impl FileListener {
@@ -101,6 +103,7 @@ impl FileListener {
             client_ca: self.client_ca.as_ref(),
             client_auth: self.client_auth.as_ref(),
             client_crl: self.client_crl.as_ref(),
+            client_crl_expiry: self.client_crl_expiry.as_ref(),
         }
     }
 }
@@ -111,6 +114,7 @@ impl FileRoute {
             client_ca: self.client_ca.as_ref(),
             client_auth: self.client_auth.as_ref(),
             client_crl: self.client_crl.as_ref(),
+            client_crl_expiry: self.client_crl_expiry.as_ref(),
         }
     }
 }
@@ -127,6 +131,7 @@ pub struct FileRoute {
     pub client_ca: Option<Spanned<String>>,
     pub client_auth: Option<Spanned<String>>,
     pub client_crl: Option<SpannedList>,
+    pub client_crl_expiry: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +139,7 @@ pub struct FileRoute {
 pub struct FileBackend {
     pub name: Spanned<String>,
     pub servers: Spanned<Vec<Spanned<FileServer>>>,
-    pub connect_timeout: Option<NonZeroDuration>,
+    pub connect_timeout: Option<NonZeroDuration<{ max_ms::CONNECT_TIMEOUT }>>,
     pub proxy_protocol: Option<Spanned<String>>,
     pub proxy_v2_options: Option<SpannedList>,
     pub balance: Option<Spanned<String>>,
@@ -198,8 +203,8 @@ impl<'de> Deserialize<'de> for FileServer {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileHealthCheck {
-    pub interval: Option<NonZeroDuration>,
-    pub timeout: Option<NonZeroDuration>,
+    pub interval: Option<NonZeroDuration<{ max_ms::CHECK_PERIOD }>>,
+    pub timeout: Option<NonZeroDuration<{ max_ms::CHECK_PERIOD }>>,
     pub rise: Option<Spanned<i64>>,
     pub fall: Option<Spanned<i64>>,
     pub kind: Option<Spanned<String>>,

@@ -6,7 +6,9 @@ use std::net::SocketAddr;
 
 use toml::Spanned;
 
-use super::duration::{EXPECTED as DURATION_EXPECTED, parse_duration};
+use super::duration::{
+    DurationError, EXPECTED as DURATION_EXPECTED, max_ms, parse_duration, too_long,
+};
 use super::file::{ClientKeys, FileListener};
 use super::locate::entry_label;
 use super::validate::{Ctx, alpn, check_name, in_range, limits, non_empty, reference};
@@ -152,11 +154,13 @@ fn check_keys_for_mode(
         client_ca,
         client_auth,
         client_crl,
+        client_crl_expiry,
     } = entry.client_keys();
     let spans = [
         ("client_ca", client_ca.map(Spanned::span)),
         ("client_auth", client_auth.map(Spanned::span)),
         ("client_crl", client_crl.map(Spanned::span)),
+        ("client_crl_expiry", client_crl_expiry.map(Spanned::span)),
         (
             "min_tls_version",
             entry.min_tls_version.as_ref().map(Spanned::span),
@@ -344,6 +348,12 @@ fn client_idle(
         return Ok(ClientIdle::MqttKeepalive);
     }
     match parse_duration(text) {
+        Ok(d) if d > std::time::Duration::from_millis(max_ms::IDLE) => {
+            Err(ctx.error(Some(value.span()), &key, too_long(text, max_ms::IDLE)))
+        }
+        Err(DurationError::Overflow) => {
+            Err(ctx.error(Some(value.span()), &key, too_long(text, max_ms::IDLE)))
+        }
         Ok(d) if !d.is_zero() => Ok(ClientIdle::Fixed(d)),
         Ok(_) => Err(ctx.error(
             Some(value.span()),
@@ -373,9 +383,10 @@ fn rate_per_source(
     let key = format!("{label}.max_connection_rate_per_source");
     let fail = |what: String| {
         let what = format!(
-            "{what} (expected \"COUNT/PERIOD\" like \"20/s\", \"600/m\" or \"100/10s\", COUNT {}..={})",
+            "{what} (expected \"COUNT/PERIOD\" like \"20/s\", \"600/m\" or \"100/10s\", COUNT {}..={}, PERIOD at most {:?})",
             limits::RATE_CONNECTIONS.start(),
-            limits::RATE_CONNECTIONS.end()
+            limits::RATE_CONNECTIONS.end(),
+            super::format_duration(std::time::Duration::from_millis(max_ms::RATE_PERIOD)),
         );
         Err(ctx.error(Some(value.span()), &key, what))
     };
@@ -394,6 +405,10 @@ fn rate_per_source(
         other => parse_duration(other),
     };
     match per {
+        Ok(per) if per > std::time::Duration::from_millis(max_ms::RATE_PERIOD) => {
+            fail(format!("period {period:?} is too long"))
+        }
+        Err(DurationError::Overflow) => fail(format!("period {period:?} is too long")),
         Ok(per) if !per.is_zero() => Ok(Some(SourceRate { connections, per })),
         Ok(_) => fail(format!("period {period:?} is zero")),
         Err(e) => fail(format!("period {period:?}: {e}")),

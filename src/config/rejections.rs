@@ -145,6 +145,115 @@ fn zero_durations_are_rejected_where_meaningless() {
     assert_rejected(&text, 9, "backend \"broker\".connect_timeout", "is zero");
 }
 
+/// Issue 11, finding 7: a duration had no upper bound, so `handshake = "5124095576030h"`
+/// (just under 2^64 ms) was accepted and overflowed `started_ms + handshake_ms` in the
+/// worker. Each key's maximum is accepted, a millisecond more is refused.
+#[test]
+fn durations_above_their_maximum_are_rejected() {
+    let listener = |line: &str| {
+        MINIMAL.replace(
+            "backend = \"broker\"\n",
+            &format!("backend = \"broker\"\n{line}\n"),
+        )
+    };
+    // (text with the value at line, line, key, maximum, just above it)
+    let cases: [(String, usize, &str, &str, &str); 11] = [
+        (
+            format!("[runtime]\nshutdown_grace = \"V\"\n{MINIMAL}"),
+            2,
+            "runtime.shutdown_grace",
+            "1h",
+            "1h1ms",
+        ),
+        (
+            format!("[timeouts]\nclient_idle = \"V\"\n{MINIMAL}"),
+            2,
+            "timeouts.client_idle",
+            "48h",
+            "48h1ms",
+        ),
+        (
+            format!("[timeouts]\nserver_idle = \"V\"\n{MINIMAL}"),
+            2,
+            "timeouts.server_idle",
+            "48h",
+            "48h1ms",
+        ),
+        (
+            format!("[timeouts]\nhandshake = \"V\"\n{MINIMAL}"),
+            2,
+            "timeouts.handshake",
+            "5m",
+            "5m1ms",
+        ),
+        (
+            format!(
+                "[timeouts]\nkeepalive_idle_min = \"V\"\nkeepalive_idle_max = \"48h\"\n{MINIMAL}"
+            ),
+            2,
+            "timeouts.keepalive_idle_min",
+            "48h",
+            "48h1ms",
+        ),
+        (
+            format!("[timeouts]\nkeepalive_idle_max = \"V\"\n{MINIMAL}"),
+            2,
+            "timeouts.keepalive_idle_max",
+            "48h",
+            "48h1ms",
+        ),
+        (
+            format!("{MINIMAL}connect_timeout = \"V\"\n"),
+            9,
+            "backend \"broker\".connect_timeout",
+            "5m",
+            "5m1ms",
+        ),
+        (
+            format!("{MINIMAL}health_check = {{ interval = \"V\" }}\n"),
+            9,
+            "backend \"broker\".health_check.interval",
+            "1h",
+            "1h1ms",
+        ),
+        (
+            format!("{MINIMAL}health_check = {{ interval = \"1h\", timeout = \"V\" }}\n"),
+            9,
+            "backend \"broker\".health_check.timeout",
+            "1h",
+            "1h1ms",
+        ),
+        (
+            listener("client_idle = \"V\""),
+            5,
+            "listener \"mqtt\".client_idle",
+            "48h",
+            "48h1ms",
+        ),
+        (
+            listener("max_connection_rate_per_source = \"1/V\""),
+            5,
+            "listener \"mqtt\".max_connection_rate_per_source",
+            "24h",
+            "24h1ms",
+        ),
+    ];
+    for (text, line, key, max, above) in cases {
+        let at_max = text.replace('V', max);
+        if let Err(e) = parse(&at_max) {
+            panic!("{key} = {max:?} refused: {e}");
+        }
+        let expected = format!("at most \"{max}\"");
+        assert_rejected(&text.replace('V', above), line, key, &expected);
+    }
+    // The value that used to overflow the worker's deadline sum, and one that overflows
+    // the parser: both refused with the key's maximum.
+    for huge in ["5124095576030h", "99999999999999999999s"] {
+        let text = format!("[timeouts]\nhandshake = \"{huge}\"\n{MINIMAL}");
+        assert_rejected(&text, 2, "timeouts.handshake", "(expected at most \"5m\"");
+    }
+}
+
 #[test]
 fn integer_ranges_are_enforced() {
     let cases = [

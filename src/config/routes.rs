@@ -4,7 +4,8 @@
 //!
 //! Client-certificate settings are the listener's unless the route overrides them:
 //! `client_ca` and `client_crl` (the whole list) replace the listener's; `client_auth`
-//! defaults to `"required"` when a `client_ca` applies and to `"none"` otherwise.
+//! defaults to `"required"` when a `client_ca` applies and to `"none"` otherwise;
+//! `client_crl_expiry` defaults to `"enforce"`.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -18,7 +19,7 @@ use super::locate::entry_label;
 use super::validate::{Ctx, check_name, non_empty, reference};
 use super::{Backend, ClientAuth, ConfigError, Listener, Route, TlsMode};
 use crate::route::normalise_server_name;
-use crate::tls::server_config::{ServerTlsSettings, TlsFile, build_server_config};
+use crate::tls::server_config::{CrlExpiry, ServerTlsSettings, TlsFile, build_server_config};
 
 /// A value from the config with where it was written: its span and its key path.
 struct Sourced<T> {
@@ -151,6 +152,7 @@ fn check_passthrough_keys(
         client_ca,
         client_auth,
         client_crl,
+        client_crl_expiry,
     } = entry.client_keys();
     let spans = [
         ("cert", entry.cert.as_ref().map(Spanned::span)),
@@ -158,6 +160,7 @@ fn check_passthrough_keys(
         ("client_ca", client_ca.map(Spanned::span)),
         ("client_auth", client_auth.map(Spanned::span)),
         ("client_crl", client_crl.map(Spanned::span)),
+        ("client_crl_expiry", client_crl_expiry.map(Spanned::span)),
     ];
     if let Some((key, Some(span))) = spans.into_iter().find(|(_, span)| span.is_some()) {
         let what = format!(
@@ -277,6 +280,24 @@ impl TerminateSettings {
             (None, Some(list)) => Some((list, format!("{listener_label}.client_crl"))),
             (None, None) => None,
         };
+        let crl_expiry = match pick(
+            route_keys.client_crl_expiry,
+            listener_keys.client_crl_expiry,
+            labels,
+            "client_crl_expiry",
+        ) {
+            None => CrlExpiry::default(),
+            Some((v, key)) => match v.get_ref().as_str() {
+                "enforce" => CrlExpiry::Enforce,
+                "ignore" => CrlExpiry::Ignore,
+                other => {
+                    let what = format!(
+                        "unknown client_crl_expiry {other:?} (expected \"enforce\" or \"ignore\")"
+                    );
+                    return Err(ctx.error(Some(v.span()), &key, what));
+                }
+            },
+        };
         let mut client_crls = Vec::new();
         if let Some((list, list_key)) = crl_list {
             if !list.get_ref().is_empty() && client_ca.is_none() {
@@ -300,6 +321,7 @@ impl TerminateSettings {
                 key: key.value.clone(),
                 client_ca: client_ca.as_ref().map(|c| c.value.clone()),
                 client_crls: client_crls.iter().map(|c| c.value.clone()).collect(),
+                crl_expiry,
                 client_auth,
                 min_version: listener_tls.min_version,
                 alpn: listener_tls.alpn.clone(),

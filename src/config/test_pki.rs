@@ -50,6 +50,14 @@ impl TestPki {
         path
     }
 
+    /// A private key file, mode 0600 (ringress refuses a key other users can read).
+    pub fn write_key(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt as _;
+        let path = self.write(relative, contents);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    }
+
     pub fn ca_der(&self) -> CertificateDer<'static> {
         self.ca.der().clone()
     }
@@ -77,7 +85,7 @@ impl TestPki {
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let leaf = params.signed_by(&key_pair, &self.ca).unwrap();
         self.write(cert, leaf.pem());
-        self.write(key, key_pair.serialize_pem());
+        self.write_key(key, key_pair.serialize_pem());
         key_pair
     }
 
@@ -97,9 +105,19 @@ impl TestPki {
 
     /// An empty CRL issued by the CA.
     pub fn write_crl(&self, relative: &str) -> PathBuf {
+        self.write_crl_until(relative, 2099)
+    }
+
+    /// An empty CRL issued by the CA whose nextUpdate (2021-01-01) is past.
+    pub fn write_expired_crl(&self, relative: &str) -> PathBuf {
+        self.write_crl_until(relative, 2021)
+    }
+
+    /// An empty CRL whose nextUpdate is 1 January of `year`.
+    fn write_crl_until(&self, relative: &str, year: i32) -> PathBuf {
         let params = CertificateRevocationListParams {
-            this_update: date_time_ymd(2024, 1, 1),
-            next_update: date_time_ymd(2099, 1, 1),
+            this_update: date_time_ymd(2020, 1, 1),
+            next_update: date_time_ymd(year, 1, 1),
             crl_number: SerialNumber::from(1u64),
             issuing_distribution_point: None,
             revoked_certs: Vec::new(),

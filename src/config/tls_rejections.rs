@@ -620,7 +620,7 @@ fn certificate_files_are_checked() {
     let pki = TestPki::new("no-key");
     pki.supply_files(BASE);
     let cert_pem = std::fs::read_to_string(pki.path("pki/a.crt")).unwrap();
-    pki.write("pki/a.key", &cert_pem);
+    pki.write_key("pki/a.key", &cert_pem);
     assert_rejected_files(
         &pki,
         "key =",
@@ -674,6 +674,66 @@ fn certificate_files_are_checked() {
         "client_crl",
         &format!("{L}.client_crl[1]"),
         "pki/bad.crl: no CRL in file",
+    );
+}
+
+/// Issue 11, finding 5: a private key file's mode was never looked at. Any permission for
+/// other users refuses it (naming the mode), permissions for its group only warn.
+#[test]
+fn private_keys_other_users_may_access_are_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let pki = TestPki::new("key-modes");
+    pki.supply_files(BASE);
+    let key = pki.path("pki/a.key");
+    let chmod = |mode| std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode));
+    for mode in [0o644, 0o604, 0o602, 0o601, 0o666, 0o777] {
+        chmod(mode).unwrap();
+        let what = format!("pki/a.key: mode {mode:04o} lets other users access the private key");
+        assert_rejected_files(&pki, "key =", &format!("{R}.key"), &what);
+    }
+    for mode in [0o600, 0o400, 0o640, 0o660, 0o440] {
+        chmod(mode).unwrap();
+        if let Err(e) =
+            Config::from_toml_in(BASE, ConfigSource::File("test.toml".into()), pki.dir())
+        {
+            panic!("mode {mode:04o} refused: {e}");
+        }
+    }
+}
+
+#[test]
+fn client_crl_expiry_is_validated() {
+    let text = base_with(
+        "tls = \"terminate\"",
+        "client_ca = \"pki/ca.crt\"\nclient_crl = [\"pki/c.crl\"]\nclient_crl_expiry = \"sometimes\"",
+    );
+    assert_rejected(
+        &text,
+        "client_crl_expiry",
+        &format!("{L}.client_crl_expiry"),
+        "unknown client_crl_expiry \"sometimes\" (expected \"enforce\" or \"ignore\")",
+    );
+    let text = insert(
+        MIXED,
+        "tls = \"passthrough\"",
+        "client_crl_expiry = \"ignore\"",
+    );
+    assert_rejected(
+        &text,
+        "client_crl_expiry",
+        "listener \"pass\".client_crl_expiry",
+        "only allowed with tls = \"terminate\"",
+    );
+    let text = insert(
+        MIXED,
+        "sni = [\"p.example.com\"]",
+        "client_crl_expiry = \"ignore\"",
+    );
+    assert_rejected(
+        &text,
+        "client_crl_expiry",
+        "route \"p1\".client_crl_expiry",
+        "not allowed on a route of a tls = \"passthrough\" listener",
     );
 }
 

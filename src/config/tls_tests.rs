@@ -155,6 +155,53 @@ fn brief_example_handshakes_with_mutual_tls() {
     assert!(handshake(server, client, "test1.example.com").is_err());
 }
 
+/// Issue 11, finding 11: a CRL past its nextUpdate was used silently. By default
+/// (`client_crl_expiry = "enforce"`) it now refuses the certificates it covers; `"ignore"`
+/// keeps using it, on the listener or as a route override.
+#[test]
+fn expired_crl_is_enforced_unless_ignored() {
+    let pki = TestPki::new("expired-crl");
+    let connect = |text: &str, route: usize| {
+        pki.supply_files(text);
+        pki.write_expired_crl("pki/client.crl");
+        let path = pki.write("ringress.toml", text);
+        let config = Config::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        let server = config.routes[route].tls.clone().unwrap();
+        let client = pki.client_config(Some(pki.client_identity("device-1")));
+        let sni = ["test1.example.com", "test2.example.com"][route];
+        handshake(server, client, sni).map(|_| ())
+    };
+    let err = connect(BRIEF_EXAMPLE, 0).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            rustls::Error::InvalidCertificate(
+                rustls::CertificateError::ExpiredRevocationList
+                    | rustls::CertificateError::ExpiredRevocationListContext { .. }
+            )
+        ),
+        "{err:?}"
+    );
+    let ignore = BRIEF_EXAMPLE.replace(
+        "client_crl = [\"pki/client.crl\"]    # optional CRL files (PEM)",
+        "client_crl = [\"pki/client.crl\"]\nclient_crl_expiry = \"ignore\"",
+    );
+    connect(&ignore, 0).unwrap();
+    // A route override beats the listener's setting, both ways.
+    let route_ignores = BRIEF_EXAMPLE.replace(
+        "key = \"pki/test2.key\"",
+        "key = \"pki/test2.key\"\nclient_crl_expiry = \"ignore\"",
+    );
+    connect(&route_ignores, 1).unwrap();
+    assert!(connect(&route_ignores, 0).is_err());
+    let route_enforces = ignore.replace(
+        "key = \"pki/test2.key\"",
+        "key = \"pki/test2.key\"\nclient_crl_expiry = \"enforce\"",
+    );
+    assert!(connect(&route_enforces, 1).is_err());
+    connect(&route_enforces, 0).unwrap();
+}
+
 #[test]
 fn optional_client_auth_and_route_overrides() {
     let pki = TestPki::new("optional");

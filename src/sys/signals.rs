@@ -1,31 +1,48 @@
-//! Shutdown signals, taken synchronously by the main thread.
+//! Process signals, taken synchronously by the main thread.
 //!
-//! SIGTERM and SIGINT are blocked in the main thread before the workers are spawned, so every
-//! thread inherits the mask and only the main thread, in [`wait_shutdown_signal`], receives
+//! SIGTERM, SIGINT and SIGHUP are blocked in the main thread before the workers are spawned,
+//! so every thread inherits the mask and only the main thread, in [`wait_signal`], receives
 //! them. SIGPIPE is ignored process-wide (sends also pass MSG_NOSIGNAL).
+//!
+//! SIGHUP is taken so that it does not end the process (its default action): logrotate
+//! scripts, `systemctl reload` and nginx habits send it, and being killed by it would drop
+//! every session without an access line.
 
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShutdownSignal {
+pub enum Signal {
     Term,
     Int,
+    Hup,
 }
 
-fn shutdown_set() -> libc::sigset_t {
+impl Signal {
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Term => "SIGTERM",
+            Signal::Int => "SIGINT",
+            Signal::Hup => "SIGHUP",
+        }
+    }
+}
+
+fn handled_set() -> libc::sigset_t {
     // SAFETY: sigemptyset/sigaddset initialise and fill a sigset_t we own.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         set
     }
 }
 
-/// Blocks SIGTERM/SIGINT in the calling thread (and threads it spawns later) and ignores SIGPIPE.
-pub fn block_shutdown_signals() {
-    let set = shutdown_set();
+/// Blocks SIGTERM/SIGINT/SIGHUP in the calling thread (and threads it spawns later) and
+/// ignores SIGPIPE.
+pub fn block_handled_signals() {
+    let set = handled_set();
     // SAFETY: changes only this thread's signal mask and SIGPIPE's disposition.
     unsafe {
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
@@ -33,9 +50,9 @@ pub fn block_shutdown_signals() {
     }
 }
 
-/// Waits up to `timeout` for SIGTERM or SIGINT (must be blocked first).
-pub fn wait_shutdown_signal(timeout: Duration) -> Option<ShutdownSignal> {
-    let set = shutdown_set();
+/// Waits up to `timeout` for SIGTERM, SIGINT or SIGHUP (must be blocked first).
+pub fn wait_signal(timeout: Duration) -> Option<Signal> {
+    let set = handled_set();
     let ts = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_nsec: timeout.subsec_nanos() as libc::c_long,
@@ -43,8 +60,9 @@ pub fn wait_shutdown_signal(timeout: Duration) -> Option<ShutdownSignal> {
     // SAFETY: set and ts are live; a null siginfo pointer is allowed.
     let sig = unsafe { libc::sigtimedwait(&set, std::ptr::null_mut(), &ts) };
     match sig {
-        libc::SIGTERM => Some(ShutdownSignal::Term),
-        libc::SIGINT => Some(ShutdownSignal::Int),
+        libc::SIGTERM => Some(Signal::Term),
+        libc::SIGINT => Some(Signal::Int),
+        libc::SIGHUP => Some(Signal::Hup),
         _ => None,
     }
 }

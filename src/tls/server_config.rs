@@ -5,7 +5,15 @@
 //! Files are PEM. Keys may be PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) or PKCS#1
 //! (`RSA PRIVATE KEY`); ECDSA P-256/P-384, Ed25519 and RSA are accepted (what the aws-lc-rs
 //! provider signs with). Every error names the file and what is wrong with it.
+//!
+//! A private key file that other users may access (any "other" permission bit) is refused,
+//! one its group may access is loaded with a warning: OpenSSH refuses both for its keys, but
+//! a group is how a service account is commonly given a key it does not own (`root:ringress
+//! 0640`), while access for everyone never is. A CRL past its nextUpdate is logged at load,
+//! and [`CrlExpiry`] says whether it then refuses certificates.
 
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,6 +35,33 @@ pub enum MinTlsVersion {
     Tls13,
 }
 
+/// What a client certificate check does with a CRL past its nextUpdate (`client_crl_expiry`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CrlExpiry {
+    /// Refuse every certificate the CRL covers until a current one is loaded: revocations
+    /// issued since are unknown, and OpenSSL-based servers (mosquitto, nginx, HAProxy) do
+    /// the same, so moving TLS to ringress does not weaken revocation.
+    #[default]
+    Enforce,
+    /// Keep checking against the stale list (rustls' default).
+    Ignore,
+}
+
+impl CrlExpiry {
+    /// As spelt in the config file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CrlExpiry::Enforce => "enforce",
+            CrlExpiry::Ignore => "ignore",
+        }
+    }
+}
+
+/// Permission bits of a private key file that refuse it: any access for other users.
+const KEY_MODE_REFUSED: u32 = 0o007;
+/// ... and that only warn: access for the file's group.
+const KEY_MODE_WARNED: u32 = 0o070;
+
 /// Everything one route's `ServerConfig` is made from. Paths are already resolved against
 /// the config file's directory.
 #[derive(Debug, Clone)]
@@ -39,6 +74,8 @@ pub struct ServerTlsSettings {
     pub client_ca: Option<PathBuf>,
     /// PEM CRLs checked against client certificates.
     pub client_crls: Vec<PathBuf>,
+    /// What a CRL past its nextUpdate does.
+    pub crl_expiry: CrlExpiry,
     pub client_auth: ClientAuth,
     pub min_version: MinTlsVersion,
     /// ALPN protocol names offered, in order of preference; empty offers none.
@@ -76,6 +113,10 @@ pub enum TlsProblem {
         "no private key in file (expected PEM \"PRIVATE KEY\" (PKCS#8), \"EC PRIVATE KEY\" (SEC1) or \"RSA PRIVATE KEY\" (PKCS#1))"
     )]
     NoPrivateKey,
+    #[error(
+        "mode {0:04o} lets other users access the private key (expected no permissions for others, e.g. chmod 600, or 640 with a group only ringress is in)"
+    )]
+    KeyAccessibleToOthers(u32),
     #[error("unsupported private key: {0} (expected ECDSA P-256/P-384, Ed25519 or RSA)")]
     UnsupportedKey(rustls::Error),
     #[error(
@@ -155,7 +196,11 @@ pub fn build_server_config(
 }
 
 fn read(path: &Path, file: TlsFile) -> Result<Vec<u8>, TlsConfigError> {
-    std::fs::read(path).map_err(|e| TlsConfigError {
+    std::fs::read(path).map_err(|e| io_error(path, file, e))
+}
+
+fn io_error(path: &Path, file: TlsFile, e: std::io::Error) -> TlsConfigError {
+    TlsConfigError {
         file,
         path: path.to_owned(),
         problem: if e.kind() == std::io::ErrorKind::NotFound {
@@ -163,7 +208,40 @@ fn read(path: &Path, file: TlsFile) -> Result<Vec<u8>, TlsConfigError> {
         } else {
             TlsProblem::Unreadable(e)
         },
-    })
+    }
+}
+
+/// Reads a private key file after checking its permissions (on the opened file, so the
+/// mode checked is that of the bytes read): refused with [`KEY_MODE_REFUSED`] bits, a
+/// warning with [`KEY_MODE_WARNED`] ones.
+fn read_private_key(path: &Path) -> Result<Vec<u8>, TlsConfigError> {
+    let file = TlsFile::Key;
+    let mut opened = std::fs::File::open(path).map_err(|e| io_error(path, file, e))?;
+    let mode = opened
+        .metadata()
+        .map_err(|e| io_error(path, file, e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & KEY_MODE_REFUSED != 0 {
+        return Err(TlsConfigError {
+            file,
+            path: path.to_owned(),
+            problem: TlsProblem::KeyAccessibleToOthers(mode),
+        });
+    }
+    if mode & KEY_MODE_WARNED != 0 {
+        tracing::warn!(
+            key = %path.display(),
+            mode = %format_args!("{mode:04o}"),
+            "private key is accessible to its group: every member can impersonate this server (chmod 600, unless the group holds only the user ringress runs as)"
+        );
+    }
+    let mut bytes = Vec::new();
+    opened
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_error(path, file, e))?;
+    Ok(bytes)
 }
 
 /// All certificates in a PEM file; `None` when it holds none.
@@ -201,7 +279,7 @@ fn load_certified_key(
     ParsedCertificate::try_from(&chain[0])
         .map_err(|e| chain_error(TlsProblem::BadCertificate(e)))?;
 
-    let key_bytes = read(&settings.key, TlsFile::Key)?;
+    let key_bytes = read_private_key(&settings.key)?;
     let key = PrivateKeyDer::from_pem_slice(&key_bytes).map_err(|e| {
         key_error(match e {
             pem::Error::NoItemsFound => TlsProblem::NoPrivateKey,
@@ -281,6 +359,7 @@ fn client_verifier(
                     "{other:?}"
                 )))),
             })?;
+        warn_if_expired(path, &these, settings.crl_expiry);
         crls.extend(these);
     }
 
@@ -289,12 +368,46 @@ fn client_verifier(
     if settings.client_auth == ClientAuth::Optional {
         builder = builder.allow_unauthenticated();
     }
+    if settings.crl_expiry == CrlExpiry::Enforce {
+        builder = builder.enforce_revocation_expiration();
+    }
     builder.build().map_err(|e| match e {
         VerifierBuilderError::NoRootAnchors => ca_error(TlsProblem::NoCaCertificate),
         other => ca_error(TlsProblem::Rustls(rustls::Error::General(format!(
             "{other:?}"
         )))),
     })
+}
+
+/// Logs a warning for each CRL in `crls` (from `path`, already parsed once by rustls) whose
+/// nextUpdate has passed, saying what `expiry` makes of it.
+fn warn_if_expired(path: &Path, crls: &[CertificateRevocationListDer<'_>], expiry: CrlExpiry) {
+    use x509_parser::prelude::FromDer as _;
+    use x509_parser::revocation_list::CertificateRevocationList;
+    let now = x509_parser::time::ASN1Time::now();
+    for crl in crls {
+        let Ok((_, parsed)) = CertificateRevocationList::from_der(crl) else {
+            continue;
+        };
+        let Some(next_update) = parsed.next_update().filter(|t| *t <= now) else {
+            continue;
+        };
+        let effect = match expiry {
+            CrlExpiry::Enforce => {
+                "CRL is past its nextUpdate: every client certificate of its issuer is refused until a current CRL is loaded (client_crl_expiry = \"ignore\" keeps using it)"
+            }
+            CrlExpiry::Ignore => {
+                "CRL is past its nextUpdate: still used (client_crl_expiry = \"ignore\"), so certificates revoked since are let in"
+            }
+        };
+        tracing::warn!(
+            crl = %path.display(),
+            issuer = %parsed.issuer(),
+            next_update = %next_update,
+            client_crl_expiry = expiry.as_str(),
+            "{effect}"
+        );
+    }
 }
 
 /// Logs a warning for each route name the leaf certificate does not cover. Only a warning:
@@ -347,6 +460,7 @@ mod tests {
             key: pki.path("key.pem"),
             client_ca: None,
             client_crls: Vec::new(),
+            crl_expiry: CrlExpiry::default(),
             client_auth: ClientAuth::None,
             min_version: MinTlsVersion::Tls12,
             alpn: Vec::new(),
@@ -409,7 +523,7 @@ mod tests {
     fn assert_serves(pki: &TestPki, key: &KeyPair, label: Option<&str>) {
         if let Some(label) = label {
             let inner = unwrap_pkcs8(&key.serialize_der());
-            pki.write("key.pem", pem(label, &inner));
+            pki.write_key("key.pem", pem(label, &inner));
         }
         let config = build_server_config(&settings(pki, &["a.example.com"]))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -440,7 +554,7 @@ mod tests {
         // Self-signed leaf: trust it directly.
         let pki = TestPki::new("rsa");
         pki.write("chain.pem", cert.pem());
-        pki.write("key.pem", rsa.serialize_pem());
+        pki.write_key("key.pem", rsa.serialize_pem());
         let client =
             crate::config::test_pki::client_config_trusting(vec![cert.der().clone()], None);
         let config = build_server_config(&settings(&pki, &["a.example.com"])).unwrap();

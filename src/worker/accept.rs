@@ -81,7 +81,7 @@ impl Worker {
         match slot.state {
             AcceptState::Armed if result < 0 => {
                 slot.state = AcceptState::Paused {
-                    until_ms: self.now_ms + ACCEPT_BACKOFF_MS,
+                    until_ms: self.now_ms.saturating_add(ACCEPT_BACKOFF_MS),
                 };
             }
             AcceptState::Armed => self.arm_accept(l),
@@ -207,7 +207,7 @@ impl Worker {
         // One timer entry per connection for its whole life (see `expire_timers`), first due
         // after the shortest timeout, so it is never late for whichever stage comes next.
         self.wheel
-            .insert(self.now_ms + self.shortest_timeout_ms(), key);
+            .insert(self.now_ms.saturating_add(self.shortest_timeout_ms()), key);
         if !trusted {
             tracing::warn!(worker = self.id, %client, listener = %listener.name, "PROXY header from an address not in trusted_proxies; closing");
             self.counters()

@@ -232,7 +232,9 @@ impl Worker {
         let Some(config) = &backend.health_check else {
             return;
         };
-        check.next_ms = self.now_ms + config.interval.as_millis() as u64;
+        check.next_ms = self
+            .now_ms
+            .saturating_add(config.interval.as_millis() as u64);
         let Some(timeout) = checks.timeouts[b] else {
             return;
         };
@@ -246,7 +248,9 @@ impl Worker {
         };
         check.probe = Some(Probe {
             fd,
-            deadline_ms: self.now_ms + config.timeout.as_millis() as u64,
+            deadline_ms: self
+                .now_ms
+                .saturating_add(config.timeout.as_millis() as u64),
             inflight: 2,
             step: Step::Connecting,
             verdict: None,

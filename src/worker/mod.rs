@@ -554,7 +554,7 @@ impl Worker {
     fn on_wake(&mut self) {
         if self.shared.draining.load(Ordering::Acquire) && self.drain_deadline_ms.is_none() {
             let grace = self.shared.config.runtime.shutdown_grace.as_millis() as u64;
-            self.drain_deadline_ms = Some(self.now_ms + grace);
+            self.drain_deadline_ms = Some(self.now_ms.saturating_add(grace));
             self.close_listeners();
             self.stop_checks();
             tracing::debug!(

@@ -351,16 +351,20 @@ impl Worker {
     fn deadline(&self, conn: &Conn) -> (u64, Option<Termination>) {
         match &conn.stage {
             stage if stage.is_ingress() => (
-                conn.started_ms + self.handshake_ms,
+                conn.started_ms.saturating_add(self.handshake_ms),
                 Some(Termination::HandshakeTimeout),
             ),
             // Connect attempts carry their own linked timeouts; look again no later than the
             // relay that may follow could time out.
-            Stage::Connecting { .. } => (self.now_ms + self.shortest_timeout_ms(), None),
-            Stage::Closing { since_ms, .. } => (since_ms + CLOSE_LINGER_MS, None),
+            Stage::Connecting { .. } => {
+                (self.now_ms.saturating_add(self.shortest_timeout_ms()), None)
+            }
+            Stage::Closing { since_ms, .. } => (since_ms.saturating_add(CLOSE_LINGER_MS), None),
             _ => {
-                let client = conn.client_active_ms + u64::from(conn.client_idle_ms);
-                let server = conn.server_active_ms + self.server_idle_ms;
+                let client = conn
+                    .client_active_ms
+                    .saturating_add(u64::from(conn.client_idle_ms));
+                let server = conn.server_active_ms.saturating_add(self.server_idle_ms);
                 if client <= server {
                     (client, Some(Termination::ClientIdleTimeout))
                 } else {
@@ -394,7 +398,8 @@ impl Worker {
                 }
             }
             let (deadline, _) = self.deadline(&conn);
-            self.wheel.insert(deadline.max(self.now_ms + 1), key);
+            self.wheel
+                .insert(deadline.max(self.now_ms.saturating_add(1)), key);
             self.settle(key, conn);
         }
     }

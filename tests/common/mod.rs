@@ -386,6 +386,37 @@ impl Proxy {
         }
     }
 
+    /// Waits until a raw stderr line (any log format) satisfies `pred`; returns it. For a
+    /// proxy run with `--log-format text`, where [`Proxy::wait_for`] sees nothing.
+    pub fn wait_for_raw(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> String {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.log.state.lock().unwrap();
+        loop {
+            if let Some(line) = state.lines.iter().find(|l| pred(&l.raw)) {
+                return line.raw.clone();
+            }
+            let now = Instant::now();
+            if state.closed || now >= deadline {
+                drop(state);
+                panic!(
+                    "waiting for {what}: not seen within {timeout:?} or the proxy exited\n{}",
+                    self.stderr_tail(40)
+                );
+            }
+            state = self
+                .log
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap()
+                .0;
+        }
+    }
+
     /// Waits until `n` JSON lines satisfy `pred`; returns them.
     pub fn wait_for_count(
         &self,

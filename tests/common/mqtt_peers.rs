@@ -24,7 +24,7 @@ impl Bed {
     pub fn new(tag: &str) -> Option<Bed> {
         let peers = Peers::new(tag)?;
         let pki = Pki::generate();
-        pki.write_to(&peers.host_path("pki"));
+        pki.write_for_peers(&peers.host_path("pki"));
         Some(Bed { peers, pki })
     }
 

@@ -7,8 +7,10 @@
 //!   `device1` certificate;
 //! - another CA (`other-ca.crt`) issuing a `device1` the proxy must refuse.
 //!
-//! [`Pki::write_to`] writes every file as PEM (names in [`Pki::FILES`]), readable by
-//! everyone (mosquitto drops to its own user before reading some of them).
+//! [`Pki::write_to`] writes every file as PEM (names in [`Pki::FILES`]) for ringress, which
+//! refuses a private key other users can read: keys mode 0600, the rest 0644.
+//! [`Pki::write_for_peers`] writes everything readable by everyone (mosquitto drops to its
+//! own user before reading some of them).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -49,9 +51,17 @@ pub struct Pki {
     pub device1_revoked: CertKey,
     /// PEM CRL of the client CA revoking `device1_revoked`.
     pub client_crl: String,
+    /// The same revocation in a CRL whose nextUpdate (2021-01-01) is past.
+    pub client_crl_expired: String,
+    /// From the client CA, with the subject CN [`FORGING_CN`].
+    pub device_forging_cn: CertKey,
     pub other_ca: CertKey,
     pub device1_other_ca: CertKey,
 }
+
+/// A client-certificate CN that, printed as is, would end the access-log line and write a
+/// forged one (issue 11, finding 6): spaces, `=`, a quote, a backslash and a newline.
+pub const FORGING_CN: &str = "dev 1\" \\termination=client_closed\n2026-01-01T00:00:00.000000Z  INFO access: close worker=0 client=10.9.9.9:1 termination=client_closed";
 
 fn dn(cn: &str, org: &str) -> DistinguishedName {
     let mut dn = DistinguishedName::new();
@@ -146,6 +156,9 @@ impl Pki {
         "device1-revoked.crt",
         "device1-revoked.key",
         "client.crl",
+        "client-expired.crl",
+        "device-forging-cn.crt",
+        "device-forging-cn.key",
         "other-ca.crt",
         "device1-other-ca.crt",
         "device1-other-ca.key",
@@ -161,24 +174,30 @@ impl Pki {
         const REVOKED_SERIAL: u64 = 0x1001;
         let mut revoked = client("device1");
         revoked.serial_number = Some(SerialNumber::from(REVOKED_SERIAL));
-        let crl = CertificateRevocationListParams {
-            this_update: date_time_ymd(2024, 1, 1),
-            next_update: date_time_ymd(2099, 1, 1),
-            crl_number: SerialNumber::from(1u64),
-            issuing_distribution_point: None,
-            revoked_certs: vec![RevokedCertParams {
-                serial_number: SerialNumber::from(REVOKED_SERIAL),
-                revocation_time: date_time_ymd(2024, 1, 1),
-                reason_code: Some(RevocationReason::KeyCompromise),
-                invalidity_date: None,
-            }],
-            key_identifier_method: KeyIdMethod::Sha256,
-        }
-        .signed_by(&client_ca.issuer)
-        .unwrap();
+        let crl = |this_update, next_update| {
+            CertificateRevocationListParams {
+                this_update,
+                next_update,
+                crl_number: SerialNumber::from(1u64),
+                issuing_distribution_point: None,
+                revoked_certs: vec![RevokedCertParams {
+                    serial_number: SerialNumber::from(REVOKED_SERIAL),
+                    revocation_time: date_time_ymd(2020, 1, 1),
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                }],
+                key_identifier_method: KeyIdMethod::Sha256,
+            }
+            .signed_by(&client_ca.issuer)
+            .unwrap()
+            .pem()
+            .unwrap()
+        };
         Pki {
             device1_revoked: sign(&client_ca, &revoked),
-            client_crl: crl.pem().unwrap(),
+            client_crl: crl(date_time_ymd(2024, 1, 1), date_time_ymd(2099, 1, 1)),
+            client_crl_expired: crl(date_time_ymd(2020, 1, 1), date_time_ymd(2021, 1, 1)),
+            device_forging_cn: sign(&client_ca, &client(FORGING_CN)),
             test1: server(&ca, &["test1.example.com"], "tenant one"),
             test2: server(
                 &ca,
@@ -197,14 +216,30 @@ impl Pki {
         }
     }
 
-    /// Writes all PEM files into `dir` (created if missing), mode 0644.
+    /// Writes all PEM files into `dir` (created if missing) for ringress: private keys (and
+    /// the haproxy-style `*.pem`, which holds one) mode 0600, the rest 0644.
     pub fn write_to(&self, dir: &Path) {
+        self.write_with_key_mode(dir, 0o600);
+    }
+
+    /// Writes all PEM files into `dir` (created if missing), mode 0644, for peers that read
+    /// them as another user.
+    pub fn write_for_peers(&self, dir: &Path) {
+        self.write_with_key_mode(dir, 0o644);
+    }
+
+    fn write_with_key_mode(&self, dir: &Path, key_mode: u32) {
         std::fs::create_dir_all(dir).expect("create pki dir");
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755));
         let put = |name: &str, contents: &str| {
             let p = dir.join(name);
             std::fs::write(&p, contents).unwrap_or_else(|e| panic!("write {}: {e}", p.display()));
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+            let mode = if name.ends_with(".key") || name.ends_with(".pem") {
+                key_mode
+            } else {
+                0o644
+            };
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
         };
         put("ca.crt", &self.ca.cert_pem);
         for (name, ck) in [
@@ -234,6 +269,9 @@ impl Pki {
         put("device1-revoked.crt", &self.device1_revoked.cert_pem);
         put("device1-revoked.key", &self.device1_revoked.key_pem);
         put("client.crl", &self.client_crl);
+        put("client-expired.crl", &self.client_crl_expired);
+        put("device-forging-cn.crt", &self.device_forging_cn.cert_pem);
+        put("device-forging-cn.key", &self.device_forging_cn.key_pem);
         put("other-ca.crt", &self.other_ca.cert_pem);
         put("device1-other-ca.crt", &self.device1_other_ca.cert_pem);
         put("device1-other-ca.key", &self.device1_other_ca.key_pem);

@@ -53,7 +53,8 @@ fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
     -keyout server.key -out server.crt -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost 2>/dev/null
-chmod a+r server.key server.crt
+# The key stays 0600 as openssl wrote it: ringress refuses a key other users may read.
+chmod a+r server.crt
 
 cat >mosquitto.conf <<'EOF'
 persistence false
