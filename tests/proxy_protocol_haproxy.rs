@@ -1,6 +1,8 @@
 //! PROXY protocol interop with HAProxy 3.2 (sid rootfs):
 //! - the v2-ssl-cn header ringress sends is structurally HAProxy's (same client, both in
 //!   front of capture listeners, parsed fields compared);
+//! - on resumed sessions too: the SSL client flags say what happened on this connection
+//!   (TLS 1.2 and 1.3, full and resumed, with and without client authentication);
 //! - HAProxy's `accept-proxy` accepts ringress's v1 and v2 headers;
 //! - ringress behind HAProxy `send-proxy-v2` (`behind-l4-lb.toml`) takes the client
 //!   address from the header and forwards it, also when the header comes with a large
@@ -9,6 +11,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use common::backends::{EchoServer, free_port};
 use common::examples::Example;
@@ -49,6 +52,28 @@ fn capture_through(
     let local = conn.local;
     conn.close();
     (capture.next(WAIT), local)
+}
+
+/// One TLS connection through `addr` with `config` (whose session store decides whether it
+/// resumes), a round trip, and the header the capture backend got. Also: did it resume.
+fn capture_with(
+    client: &TlsClient,
+    config: &Arc<rustls::ClientConfig>,
+    addr: SocketAddr,
+    capture: &CaptureBackend,
+    who: &str,
+) -> (Captured, bool) {
+    let mut conn = client
+        .connect_with(config, addr)
+        .unwrap_or_else(|e| panic!("TLS through {who}: {e}"));
+    // The echo also reads the TLS 1.3 tickets, which arrive before it.
+    assert_eq!(
+        conn.echo(b"ping").unwrap_or_else(|e| panic!("{who}: {e}")),
+        b"ping"
+    );
+    let resumed = conn.resumed();
+    conn.close();
+    (capture.next(WAIT), resumed)
 }
 
 fn header(c: &Captured, who: &str) -> ProxyHeader {
@@ -148,6 +173,80 @@ fn v2_ssl_cn_header_is_structurally_identical_to_haproxy_3_2() {
         hc.first_read
     );
     assert_eq!(r.raw.len(), h.raw.len(), "header length{ctx}");
+}
+
+/// Finding 10 of issue 11: ringress sent `PP2_CLIENT_CERT_CONN` (0x02) on resumed sessions,
+/// where no certificate is exchanged. HAProxy 3.2 sends SSL | CERT_SESS (0x05) there, the
+/// session's verify result (0) and its certificate's CN; 0x07 on a full handshake with a
+/// certificate; 0x01 without one.
+#[test]
+fn resumed_sessions_send_haproxys_client_flags_regression() {
+    let Some(bed) = Bed::new("hap-resume") else {
+        return;
+    };
+    let (cap_r, cap_h) = (CaptureBackend::start(), CaptureBackend::start());
+    let (h_auth, h_none) = (free_port(), free_port());
+    let cfg = format!(
+        "{HAPROXY_GLOBAL}frontend auth\n    bind 127.0.0.1:{h_auth} ssl crt {crt} ca-file {ca} verify required\n\
+         \x20   default_backend be\nfrontend noauth\n    bind 127.0.0.1:{h_none} ssl crt {crt} verify none\n\
+         \x20   default_backend be\nbackend be\n    server s1 {cap} send-proxy-v2-ssl-cn proxy-v2-options ssl-cipher,authority\n",
+        crt = bed.pki("devices.pem"),
+        ca = bed.pki("client-ca.crt"),
+        cap = cap_h.addr,
+    );
+    let haproxy = bed.peers.haproxy("haproxy", &cfg, &[h_auth, h_none]);
+    let ringress = |client_auth: &str| {
+        let mut ex = Example::load("haproxy-mtls-v2-ssl-cn.toml");
+        ex.servers("mosquitto", &[cap_r.addr]);
+        ex.entry("backend", "mosquitto").insert(
+            "proxy_v2_options".into(),
+            toml::Value::Array(vec!["ssl-cipher".into(), "authority".into()]),
+        );
+        ex.entry("listener", "mqtts")
+            .insert("client_auth".into(), client_auth.into());
+        bed.proxy(ex)
+    };
+    let (r_auth, r_none) = (ringress("required"), ringress("none"));
+
+    for tls12 in [false, true] {
+        for auth in [true, false] {
+            let mut client = device_client(&bed);
+            client.tls12_only = tls12;
+            let (haddr, raddr) = match auth {
+                true => (loopback(h_auth), r_auth.listen_addr("mqtts")),
+                false => (loopback(h_none), r_none.listen_addr("mqtts")),
+            };
+            // One session store per server: the second connection resumes the first.
+            let (config_h, config_r) = (client.config(), client.config());
+            for resume in [false, true] {
+                let case = format!("tls12={tls12} client_auth={auth} resumed={resume}");
+                let (hc, h_resumed) = capture_with(&client, &config_h, haddr, &cap_h, "haproxy");
+                let (rc, r_resumed) = capture_with(&client, &config_r, raddr, &cap_r, "ringress");
+                assert_eq!((h_resumed, r_resumed), (resume, resume), "{case}: resumed?");
+                let (h, r) = (header(&hc, "haproxy"), header(&rc, "ringress"));
+                let (hs, rs) = (
+                    h.ssl().expect("haproxy: SSL TLV"),
+                    r.ssl().expect("ringress: SSL TLV"),
+                );
+                let ctx = format!(
+                    "\n{case}\nhaproxy:  {h:?}\nringress: {r:?}\n{}",
+                    haproxy.log_tail(4)
+                );
+                let expected = match (auth, resume) {
+                    (true, false) => 0x07,
+                    (true, true) => 0x05,
+                    (false, _) => 0x01,
+                };
+                assert_eq!(hs.client, expected, "haproxy's flags changed{ctx}");
+                assert_eq!(rs.client, hs.client, "SSL client flags{ctx}");
+                assert_eq!(rs.verify, hs.verify, "SSL verify{ctx}");
+                assert_eq!(rs.sub_types(), hs.sub_types(), "SSL sub-TLVs{ctx}");
+                for t in [PP2_SUBTYPE_SSL_VERSION, PP2_SUBTYPE_SSL_CN] {
+                    assert_eq!(rs.sub(t), hs.sub(t), "sub-TLV {t:#x}{ctx}");
+                }
+            }
+        }
+    }
 }
 
 #[test]
