@@ -76,9 +76,14 @@ pub fn encode(
                     ClientCert::None => None,
                     ClientCert::Verified { cn } => Some(proxy_protocol::ClientCert {
                         // rustls fails the handshake on a certificate it cannot verify, so a
-                        // certificate that got here verified: X509_V_OK.
+                        // certificate that got here verified: X509_V_OK. On a resumed
+                        // session that was when the session began, and HAProxy (OpenSSL
+                        // keeps the result in the session) sends 0 there too.
                         verify_result: 0,
-                        on_this_connection: true,
+                        // A resumed handshake exchanges no certificate: the session has
+                        // one (CERT_SESS), this connection did not present it (no
+                        // CERT_CONN), as HAProxy reports it (0x05, not 0x07).
+                        on_this_connection: !t.resumed,
                         common_name: cn.as_deref().map(str::as_bytes),
                     }),
                 },
@@ -148,6 +153,7 @@ mod tests {
                 },
                 None => ClientCert::None,
             },
+            resumed: false,
         }
     }
 
@@ -246,6 +252,45 @@ mod tests {
             encode_to_vec(&ssl_cn_cipher_authority(), &v),
             fixture("haproxy-send-proxy-v2-ssl-cn-nocert.hex")
         );
+    }
+
+    /// Finding 10 of issue 11: a resumed session claimed `PP2_CLIENT_CERT_CONN` (0x07). The
+    /// captures of `tests/peers/fixtures/README.md` ("Resumed sessions"): name, TLS 1.2,
+    /// client certificate, resumed, client port.
+    #[test]
+    fn full_and_resumed_sessions_match_haproxy_byte_for_byte_regression() {
+        let cases = [
+            ("tls13-cert-full", false, true, false, 40010),
+            ("tls13-cert-resumed", false, true, true, 40011),
+            ("tls13-nocert-full", false, false, false, 40012),
+            ("tls13-nocert-resumed", false, false, true, 40013),
+            ("tls12-cert-full", true, true, false, 40014),
+            ("tls12-cert-resumed", true, true, true, 40015),
+            ("tls12-nocert-full", true, false, false, 40016),
+            ("tls12-nocert-resumed", true, false, true, 40017),
+        ];
+        for (name, tls12, cert, resumed, port) in cases {
+            // HAProxy's frontend with `verify required` listened on 18860, `verify none` on 18861.
+            let (client, local) = view(port, if cert { 18860 } else { 18861 });
+            let mut info = tls_info(cert.then_some("device1"));
+            if tls12 {
+                (info.version, info.cipher) = ("TLSv1.2", "ECDHE-ECDSA-AES256-GCM-SHA384");
+                info.cipher_iana = "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384";
+            }
+            info.resumed = resumed;
+            let v = ClientView {
+                client,
+                local,
+                sni: Some("test1.example.com"),
+                tls: Some(&info),
+                cert: None,
+            };
+            assert_eq!(
+                encode_to_vec(&ssl_cn_cipher_authority(), &v),
+                fixture(&format!("haproxy-resume-{name}.hex")),
+                "{name}"
+            );
+        }
     }
 
     #[test]

@@ -18,11 +18,14 @@
 //! # Layout
 //! - [`v1`]: the text line, encode and strict parse.
 //! - [`v2`]: the binary header, strict parse, TLV access, and [`V2Writer`] (raw TLVs).
+//! - `receive`: the PROXY-in stage on top of [`parse`]: one read at a time, the header capped
+//!   and what follows it handed on under the next stage's limit.
 //! - `send`: HAProxy's server-line modes on top of [`V2Writer`], in HAProxy's TLV order.
 //! - `crc32c`: the checksum for `PP2_TYPE_CRC32C`.
 //! - `wire`: bounds-checked reader and writer; no panics on peer input.
 
 mod crc32c;
+mod receive;
 mod send;
 pub mod v1;
 pub mod v2;
@@ -35,6 +38,7 @@ use core::fmt;
 use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 
 pub use crc32c::crc32c;
+pub use receive::{MAX_HEADER_BYTES, ReceiveError, Received, receive};
 pub use send::{ClientCert, SendInfo, TlsInfo, V2Options, encode_v2};
 pub use v1::encode_v1;
 pub use v2::{SslTlv, Tlv, TlvIter, Tlvs, V2Writer, client_flags, tlv_type};

@@ -39,8 +39,12 @@ pub struct TlsInfo {
     pub alpn: Option<Box<[u8]>>,
     /// The server name the client sent (rustls has validated it as a DNS name).
     pub sni: Option<Box<str>>,
-    /// The client's certificate, if it presented one.
+    /// The client's certificate, if it presented one: on this connection, or, when
+    /// `resumed`, on the one that began the session.
     pub client_cert: ClientCert,
+    /// The handshake resumed an earlier session (a TLS 1.3 PSK from a ticket, a TLS 1.2
+    /// session id or ticket): no certificate was exchanged on this connection.
+    pub resumed: bool,
 }
 
 /// The client certificate outcome.

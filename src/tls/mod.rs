@@ -22,7 +22,7 @@ mod records;
 pub mod session;
 
 #[cfg(test)]
-mod testbed;
+pub(crate) mod testbed;
 #[cfg(test)]
 mod tests_client_hello;
 #[cfg(test)]

@@ -600,6 +600,7 @@ impl TlsSession {
                 alpn: None,
                 sni,
                 client_cert: ClientCert::None,
+                resumed: false,
             };
         };
         let version = conn.protocol_version().map_or("unknown", version_name);
@@ -619,6 +620,7 @@ impl TlsSession {
             alpn: conn.alpn_protocol().map(Box::from),
             sni,
             client_cert,
+            resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
     }
 }

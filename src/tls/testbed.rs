@@ -179,10 +179,16 @@ pub struct Pair {
 
 impl Pair {
     pub fn new(client: ClientConfig, server: ServerConfig) -> Pair {
+        Pair::sharing(Arc::new(client), Arc::new(server))
+    }
+
+    /// A pair on configs other pairs use too: their session stores are shared, so a second
+    /// pair resumes the first one's session.
+    pub fn sharing(client: Arc<ClientConfig>, server: Arc<ServerConfig>) -> Pair {
         let name = ServerName::try_from(SERVER_NAME).unwrap();
         Pair {
-            client: ClientConnection::new(Arc::new(client), name).unwrap(),
-            server: TlsSession::new(Arc::new(server)).unwrap(),
+            client: ClientConnection::new(client, name).unwrap(),
+            server: TlsSession::new(server).unwrap(),
             held: Vec::new(),
             received: Vec::new(),
             last: ReadOutcome::default(),

@@ -1,5 +1,7 @@
 //! `TlsSession` against a rustls client, in memory.
 
+use std::sync::Arc;
+
 use rustls::CipherSuite;
 use rustls::version::{TLS12, TLS13};
 
@@ -171,6 +173,32 @@ fn client_certificate_cn_is_reported_when_verified() {
                     cn: Some("device1".into())
                 }
             );
+        }
+    }
+}
+
+/// Finding 10 of issue 11: the PROXY header must tell a resumed handshake, which exchanges no
+/// certificate, from a full one; the session's certificate is still reported.
+#[test]
+fn a_resumed_session_says_so_and_keeps_the_session_certificate() {
+    for version in both_versions() {
+        for identity in [Some(&pki().device1), None] {
+            let client = Arc::new(client_config(&[version], None, identity));
+            let server = Arc::new(server_config(&pki().server_ecdsa, ClientAuth::Optional));
+            let expected = match identity {
+                Some(_) => ClientCert::Verified {
+                    cn: Some("device1".into()),
+                },
+                None => ClientCert::None,
+            };
+            for resumed in [false, true] {
+                let mut pair = Pair::sharing(Arc::clone(&client), Arc::clone(&server));
+                exchange(&mut pair);
+                let info = pair.server.info().unwrap();
+                let case = format!("{version:?} cert={} resumed={resumed}", identity.is_some());
+                assert_eq!(info.resumed, resumed, "{case}");
+                assert_eq!(info.client_cert, expected, "{case}");
+            }
         }
     }
 }

@@ -13,7 +13,7 @@ use super::{Conn, Op, Token, Worker};
 use crate::config::TlsMode;
 use crate::conn::{Handshake, MqttConnect, Side, Stage, Termination};
 use crate::mqtt::ConnectErrorKind;
-use crate::proxy_protocol::{self, Command, Parsed};
+use crate::proxy_protocol::{self, ReceiveError, Received};
 use crate::relay::failure_termination;
 use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
@@ -21,10 +21,6 @@ use crate::sys::net;
 use crate::sys::uring::Completion;
 use crate::tls::client_hello::{self, Peek, alert_record};
 use crate::tls::{MAX_HELD_BYTES, TlsSession};
-
-/// The longest PROXY header accepted from a load balancer: v1 is at most 107 bytes, and the
-/// v2 codec caps headers (vendor TLVs included) at this.
-const MAX_PROXY_IN_BYTES: usize = proxy_protocol::V2_MAX_LEN;
 
 impl Worker {
     pub(super) fn submit_ingress_recv(&mut self, key: Key, conn: &mut Conn) {
@@ -54,14 +50,16 @@ impl Worker {
             self.begin_close(conn, cause);
             return;
         }
+        if let Stage::ProxyIn { .. } = conn.stage {
+            return self.on_proxy_in_read(key, conn, buf);
+        }
         let limit = match &conn.stage {
-            Stage::ProxyIn { .. } => MAX_PROXY_IN_BYTES,
             Stage::ClientHello { .. } => client_hello::MAX_CLIENT_HELLO_BYTES,
             Stage::MqttConnect(m) if m.tls.is_none() => self.mqtt_pending_limit(conn),
             _ => MAX_HELD_BYTES,
         };
         let target = match &mut conn.stage {
-            Stage::ProxyIn { pending } | Stage::ClientHello { pending } => pending,
+            Stage::ClientHello { pending } => pending,
             Stage::Handshake(hs) => &mut hs.held,
             Stage::MqttConnect(m) => match &mut m.tls {
                 Some(hs) => &mut hs.held,
@@ -73,7 +71,6 @@ impl Worker {
         self.ring.bufs_mut().recycle(buf);
         if !appended {
             let cause = match &conn.stage {
-                Stage::ProxyIn { .. } => Termination::ProxyInvalid,
                 Stage::ClientHello { .. } => Termination::Tls("tls_hello_too_large"),
                 Stage::MqttConnect(m) if m.tls.is_none() => {
                     Termination::Mqtt(ConnectErrorKind::TooLarge.keyword())
@@ -89,7 +86,6 @@ impl Worker {
     /// Runs the current ingress stage on what it has read, moving forward as far as it can.
     fn advance_ingress(&mut self, key: Key, conn: &mut Conn) {
         match &conn.stage {
-            Stage::ProxyIn { .. } => self.advance_proxy_in(key, conn),
             Stage::ClientHello { .. } => self.advance_client_hello(key, conn),
             Stage::Handshake(_) => self.advance_handshake(key, conn),
             Stage::MqttConnect(_) => self.advance_mqtt(key, conn),
@@ -97,28 +93,63 @@ impl Worker {
         }
     }
 
-    fn advance_proxy_in(&mut self, key: Key, conn: &mut Conn) {
+    /// One read from the load balancer while its PROXY header is incomplete.
+    fn on_proxy_in_read(&mut self, key: Key, conn: &mut Conn, buf: Buf) {
+        let (rest_limit, rest_cause) = self.after_proxy_in(conn);
         let Stage::ProxyIn { pending } = &mut conn.stage else {
-            return;
+            return self.ring.bufs_mut().recycle(buf);
         };
-        let (source, destination, consumed) = match proxy_protocol::parse(pending) {
-            Ok(Parsed::Incomplete { .. }) => return self.submit_ingress_recv(key, conn),
-            Err(error) => {
+        let received = proxy_protocol::receive(pending, self.ring.bufs().bytes(&buf), rest_limit);
+        self.ring.bufs_mut().recycle(buf);
+        match received {
+            Ok(Received::Incomplete) => self.submit_ingress_recv(key, conn),
+            Ok(Received::Header {
+                source,
+                destination,
+                rest,
+            }) => self.after_proxy_header(key, conn, source, destination, rest),
+            Err(ReceiveError::RestTooLong) => self.begin_close(conn, rest_cause),
+            Err(ReceiveError::Header(error)) => {
                 tracing::debug!(worker = self.id, client = %conn.client, ?error, "bad PROXY header");
-                return self.begin_close(conn, Termination::ProxyInvalid);
+                self.begin_close(conn, Termination::ProxyInvalid)
             }
-            Ok(Parsed::Complete { header, consumed }) => match header.command {
-                // A LOCAL header (the balancer's own health check) carries no client: use the
-                // connection's real endpoints, as the spec asks.
-                Command::Local => (None, None, consumed),
-                Command::Proxy => (
-                    header.addresses.source(),
-                    header.addresses.destination(),
-                    consumed,
-                ),
-            },
-        };
-        let rest = pending.split_off(consumed);
+        }
+    }
+
+    /// The most bytes the stage after PROXY-in takes from the read that completes the
+    /// header, and the cause when more came: that stage's own limit, as if the client had
+    /// connected directly. A plain listener reads nothing more before the backend, so its
+    /// bound is that one read (which it cannot pass).
+    fn after_proxy_in(&self, conn: &Conn) -> (usize, Termination) {
+        let listener = &self.shared.config.listeners[conn.listener as usize];
+        if listener.tls != TlsMode::None {
+            (
+                client_hello::MAX_CLIENT_HELLO_BYTES,
+                Termination::Tls(client_hello::HelloError::TooLarge.keyword()),
+            )
+        } else if listener.mqtt.is_some() {
+            (
+                self.mqtt_pending_limit(conn),
+                Termination::Mqtt(ConnectErrorKind::TooLarge.keyword()),
+            )
+        } else {
+            (
+                self.ring.bufs().rx_capacity() as usize,
+                Termination::ProxyInvalid,
+            )
+        }
+    }
+
+    /// The balancer's header is complete: take the client's address from it and move on
+    /// with the bytes that came after it.
+    fn after_proxy_header(
+        &mut self,
+        key: Key,
+        conn: &mut Conn,
+        source: Option<SocketAddr>,
+        destination: Option<SocketAddr>,
+        rest: Vec<u8>,
+    ) {
         let balancer = conn.client;
         if let Some(source) = source {
             conn.client = source;

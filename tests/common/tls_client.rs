@@ -72,6 +72,12 @@ impl TlsConn {
         name.replacen("TLS13_", "TLS_", 1)
     }
 
+    /// Whether the handshake resumed an earlier session (a TLS 1.3 ticket, or a TLS 1.2
+    /// session id or ticket).
+    pub fn resumed(&self) -> bool {
+        self.stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+    }
+
     pub fn alpn(&self) -> Option<Vec<u8>> {
         self.stream.conn.alpn_protocol().map(|a| a.to_vec())
     }
@@ -175,12 +181,45 @@ impl TlsClient {
     /// TCP connect + full TLS handshake. The error says what failed (an alert received, a
     /// certificate problem, EOF, ...).
     pub fn connect(&self, addr: SocketAddr) -> Result<TlsConn, String> {
+        self.connect_with(&self.config(), addr)
+    }
+
+    /// [`Self::connect`] with a given config: connections sharing one config share its
+    /// session store, so the second to the same server resumes the first one's session.
+    pub fn connect_with(
+        &self,
+        config: &Arc<ClientConfig>,
+        addr: SocketAddr,
+    ) -> Result<TlsConn, String> {
         let sock = tcp_connect_from(self.bind, addr).map_err(|e| format!("TCP connect: {e}"))?;
-        self.handshake_on(sock)
+        self.handshake_with(config, sock)
     }
 
     /// Runs the TLS handshake on an already connected socket (e.g. after a PROXY header).
-    pub fn handshake_on(&self, mut sock: TcpStream) -> Result<TlsConn, String> {
+    pub fn handshake_on(&self, sock: TcpStream) -> Result<TlsConn, String> {
+        self.handshake_with(&self.config(), sock)
+    }
+
+    /// Runs the TLS handshake on `sock`, sending `prefix` and the ClientHello in one write,
+    /// as a load balancer forwards its PROXY header with the client's first flight.
+    pub fn handshake_after(&self, prefix: &[u8], sock: TcpStream) -> Result<TlsConn, String> {
+        self.handshake_from(&self.config(), prefix, sock)
+    }
+
+    fn handshake_with(
+        &self,
+        config: &Arc<ClientConfig>,
+        sock: TcpStream,
+    ) -> Result<TlsConn, String> {
+        self.handshake_from(config, &[], sock)
+    }
+
+    fn handshake_from(
+        &self,
+        config: &Arc<ClientConfig>,
+        prefix: &[u8],
+        mut sock: TcpStream,
+    ) -> Result<TlsConn, String> {
         let local = sock.local_addr().unwrap();
         let name = self
             .sni
@@ -189,7 +228,14 @@ impl TlsClient {
             .unwrap_or_else(|| "localhost".into());
         let server_name = ServerName::try_from(name).expect("server name");
         let mut conn =
-            ClientConnection::new(self.config(), server_name).map_err(|e| e.to_string())?;
+            ClientConnection::new(Arc::clone(config), server_name).map_err(|e| e.to_string())?;
+        let mut first = prefix.to_vec();
+        while conn.wants_write() {
+            conn.write_tls(&mut first)
+                .map_err(|e| format!("ClientHello: {e}"))?;
+        }
+        sock.write_all(&first)
+            .map_err(|e| format!("first flight: {e}"))?;
         while conn.is_handshaking() {
             match conn.complete_io(&mut sock) {
                 Ok((0, 0)) if conn.is_handshaking() => {
