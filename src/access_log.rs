@@ -244,6 +244,7 @@ mod tests {
             client_cert: ClientCert::Verified {
                 cn: Some(cn.into()),
             },
+            resumed: false,
         }
     }
 
