@@ -16,6 +16,9 @@
 pub mod client_hello;
 mod encode;
 pub mod error;
+#[cfg(any(fuzzing, test))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod info;
 pub(crate) mod post_handshake;
 mod records;

@@ -362,14 +362,24 @@ impl Records {
 
     /// One record: header, `content`, its type, tag.
     fn seal(&mut self, kind: u8, content: &[u8], outgoing: &mut Vec<u8>) -> Result<(), TlsError> {
-        let len = content.len() + 1 + TAG;
+        self.seal_inner(content, Some(kind), outgoing)
+    }
+
+    /// One record around the TLSInnerPlaintext `content` followed by `kind` (when given).
+    fn seal_inner(
+        &mut self,
+        content: &[u8],
+        kind: Option<u8>,
+        outgoing: &mut Vec<u8>,
+    ) -> Result<(), TlsError> {
+        let len = content.len() + usize::from(kind.is_some()) + TAG;
         let len16 = u16::try_from(len).map_err(|_| TlsError::local(TlsErrorKind::Internal))?;
         let [hi, lo] = len16.to_be_bytes();
         let header = [CONTENT_APPLICATION_DATA, 3, 3, hi, lo];
         let start = outgoing.len();
         outgoing.extend_from_slice(&header);
         outgoing.extend_from_slice(content);
-        outgoing.push(kind);
+        outgoing.extend(kind);
         let nonce = self.tx.nonce();
         let sealed = self.tx.key.seal_in_place_separate_tag(
             nonce,
@@ -400,6 +410,36 @@ impl Records {
             Err(_) => SentAlert::None,
         };
         TlsError { kind, alert }
+    }
+
+    /// Fuzzing and tests: record protection from two traffic secrets, without a handshake.
+    /// `rx` is the peer's secret, `tx` ours.
+    #[cfg(any(fuzzing, test))]
+    pub(crate) fn from_secrets(suite: CipherSuite, rx: &[u8], tx: &[u8]) -> Option<Records> {
+        let suite = Suite::of(suite)?;
+        Some(Records {
+            rx: Direction::new(&suite, Secret::new(rx)?, 0)?,
+            tx: Direction::new(&suite, Secret::new(tx)?, 0)?,
+            suite,
+            post: PostHandshake::default(),
+        })
+    }
+
+    /// Fuzzing and tests: seals `inner` as a whole TLSInnerPlaintext (type byte and padding
+    /// included, or not), as a peer could.
+    #[cfg(any(fuzzing, test))]
+    pub(crate) fn seal_raw(
+        &mut self,
+        inner: &[u8],
+        outgoing: &mut Vec<u8>,
+    ) -> Result<(), TlsError> {
+        self.seal_inner(inner, None, outgoing)
+    }
+
+    /// Fuzzing and tests: switch to the next send key, as after sending a KeyUpdate.
+    #[cfg(any(fuzzing, test))]
+    pub(crate) fn rekey_tx(&mut self) -> Option<()> {
+        self.tx.rekey(&self.suite)
     }
 
     /// Test hook: the next record we send gets sequence number `seq` (to reach the
