@@ -419,7 +419,9 @@ mod tests {
 
     #[test]
     fn alerts_follow_rustls() {
-        let cases: [(&[u8], Result<Event, Option<AlertDescription>>); 9] = [
+        // What the record means, or the alert it gets.
+        type Outcome = Result<Event, Option<AlertDescription>>;
+        let cases: [(&[u8], Outcome); 9] = [
             (&[1, 0], Ok(Event::PeerClosed)),
             (&[2, 0], Ok(Event::PeerClosed)),
             (&[1, 90], Ok(Event::Nothing)),
