@@ -28,8 +28,9 @@ use rustls::pki_types::DnsName;
 /// early data right behind its hello would.
 const TRAILING_RECORD: [u8; 6] = [23, 3, 3, 0, 1, 0];
 
-/// Up to this length every prefix of a hello is tried (a post-quantum hello is ~1.8 KiB).
-const PREFIX_EVERY_BYTE_UP_TO: usize = 2048;
+/// Prefixes past the first that is a hello are tried this far apart (a prime, so the cuts
+/// fall at different offsets within records).
+const STEP_AFTER_HELLO: usize = 61;
 
 fn check_sni(sni: &str) {
     assert!(!sni.is_empty(), "empty SNI");
@@ -65,21 +66,26 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     check_hello(&hello);
-    // Every prefix of a hello of ordinary size; every 64th beyond, to keep an execution cheap.
-    let step = if data.len() <= PREFIX_EVERY_BYTE_UP_TO {
-        1
-    } else {
-        64
-    };
-    for end in (0..data.len()).step_by(step) {
+    // Every prefix up to the first that is a hello: they are cheap (the framing check answers
+    // `Incomplete` before rustls runs). Past it each prefix is a full rustls parse, so only
+    // every `STEP_AFTER_HELLO`th, and the last.
+    let mut seen_hello = false;
+    let mut end = 0;
+    while end < data.len() {
         match peek(&data[..end]) {
             Ok(Peek::Incomplete) => {}
-            Ok(Peek::Hello(h)) if h == hello => {}
+            Ok(Peek::Hello(h)) if h == hello => seen_hello = true,
             other => panic!(
                 "prefix of {end} of {} bytes gives {other:?}, the whole a hello",
                 data.len()
             ),
         }
+        end = match seen_hello {
+            false => end + 1,
+            true if end + STEP_AFTER_HELLO < data.len() => end + STEP_AFTER_HELLO,
+            true if end + 1 < data.len() => data.len() - 1,
+            true => data.len(),
+        };
     }
     if data.len() + TRAILING_RECORD.len() <= MAX_CLIENT_HELLO_BYTES {
         let mut longer = data.to_vec();
