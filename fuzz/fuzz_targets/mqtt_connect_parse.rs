@@ -11,11 +11,17 @@
 //!    decided by its own bytes, never by what follows it.
 //! 4. An error's CONNACK, if any, encodes to a 4- or 5-byte packet starting `0x20`.
 //! 5. `check_connack` returns (never panics).
+//! 6. Round trip through the one CONNECT encoder ringress has, the health check's
+//!    (`mqtt_check_connect`): the input, read as text, split at the first two `\n` into
+//!    client id, user name and password, encodes to a packet that `parse_connect` takes
+//!    whole (`consumed` = its length) with those fields, MQTT 3.1.1, Clean Session and
+//!    keep-alive `CHECK_KEEPALIVE_SECS`, whenever the fields are within the limits (no
+//!    U+0000 in the id or user name, the id at most `max_client_id_bytes`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use ringress::health::check_connack;
-use ringress::mqtt::{ConnectLimits, ConnectOutcome, parse_connect};
+use ringress::health::{CHECK_KEEPALIVE_SECS, check_connack, mqtt_check_connect};
+use ringress::mqtt::{ConnectLimits, ConnectOutcome, Protocol, parse_connect};
 
 fn check(data: &[u8], limits: &ConnectLimits) {
     match parse_connect(data, limits) {
@@ -37,6 +43,35 @@ fn check(data: &[u8], limits: &ConnectLimits) {
     }
 }
 
+fn check_encoder_round_trip(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut fields = text.splitn(3, '\n');
+    let client_id = fields.next().unwrap_or_default();
+    let username = fields.next();
+    let password = fields.next().map(str::as_bytes);
+    let Ok(packet) = mqtt_check_connect(client_id, username, password) else {
+        return;
+    };
+    let limits = ConnectLimits::default();
+    let within_limits = !client_id.contains('\0')
+        && !username.unwrap_or_default().contains('\0')
+        && client_id.len() <= usize::from(limits.max_client_id_bytes)
+        && packet.len() <= limits.max_packet_bytes as usize;
+    match parse_connect(&packet, &limits) {
+        Ok(ConnectOutcome::Complete { connect, consumed }) => {
+            assert_eq!(consumed, packet.len());
+            assert_eq!(connect.protocol, Protocol::V311);
+            assert!(connect.clean_start);
+            assert_eq!(connect.keepalive_secs, CHECK_KEEPALIVE_SECS);
+            assert_eq!(connect.client_id, client_id);
+            assert_eq!(connect.username_present, username.is_some());
+            assert_eq!(connect.password_present, password.is_some());
+            assert_eq!(connect.will, None);
+        }
+        other => assert!(!within_limits, "our own CONNECT gives {other:?}"),
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     check(data, &ConnectLimits::default());
     check(
@@ -47,4 +82,5 @@ fuzz_target!(|data: &[u8]| {
         },
     );
     let _ = check_connack(data);
+    check_encoder_round_trip(data);
 });
