@@ -185,11 +185,29 @@ pub async fn churn(slot: usize, ctx: Rc<ThreadCtx>, mqtt: bool) {
     let start = wait_start(&ctx).await;
     let deadline = start + ctx.plan.opts.duration;
     let step = ctx.plan.opts.connections;
+    let interval = ctx.plan.churn_interval;
+    // Paced slots start spread over one interval, so the reconnections do not come in bursts.
+    let mut next = match interval {
+        Some(iv) => start + iv.mul_f64(slot as f64 / step as f64),
+        None => start,
+    };
     let mut n = slot;
     while Instant::now() < deadline {
+        if let Some(iv) = interval {
+            sleep_until(next.into()).await;
+            next = next_churn_cycle(next, iv, Instant::now());
+            if Instant::now() >= deadline {
+                break;
+            }
+        }
         match timeout_at((deadline + CLOSE_GRACE).into(), setup(n, &ctx, mqtt)).await {
             Ok(Ok(stream)) => {
                 Counters::add(&ctx.counters.established, 1);
+                if interval.is_some() {
+                    // Hold the connection until the slot's next cycle, as a device that
+                    // reconnects does: the proxy carries ~`-n` of them at any time.
+                    sleep_until(next.min(deadline).into()).await;
+                }
                 match stream {
                     Stream::Plain(mut s) => close(&mut s, mqtt).await,
                     Stream::Tls(mut s) => close(s.as_mut(), mqtt).await,
@@ -204,6 +222,12 @@ pub async fn churn(slot: usize, ctx: Rc<ThreadCtx>, mqtt: bool) {
     ctx.counters
         .run_end_ns
         .fetch_max(end, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// When a paced churn slot whose cycle was due at `due` starts its next one: one interval
+/// later, or `now` if a slow set-up left it further behind (it skips cycles, never bursts).
+fn next_churn_cycle(due: Instant, interval: Duration, now: Instant) -> Instant {
+    (due + interval).max(now)
 }
 
 async fn close<S: AsyncWrite + Unpin>(s: &mut S, mqtt: bool) {
@@ -464,4 +488,24 @@ async fn read_loop<R: AsyncRead + Unpin>(
         begin = 0;
     }
     hist
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paced_churn_keeps_its_rhythm_and_never_bursts_to_catch_up() {
+        let t = Instant::now();
+        let iv = Duration::from_secs(1);
+        // On time (or early): exactly one interval after the cycle that was due.
+        assert_eq!(next_churn_cycle(t, iv, t), t + iv);
+        assert_eq!(
+            next_churn_cycle(t, iv, t + Duration::from_millis(300)),
+            t + iv
+        );
+        // A set-up that took 2.5 intervals: the next cycle is now, not three back-to-back.
+        let late = t + Duration::from_millis(2500);
+        assert_eq!(next_churn_cycle(t, iv, late), late);
+    }
 }

@@ -112,6 +112,11 @@ pub struct Options {
     /// With --churn: close right after the TLS handshake, without MQTT.
     #[arg(long)]
     pub no_mqtt: bool,
+    /// With --churn: reconnections per second over all slots (default: as fast as possible).
+    /// Each slot then holds its connection open until its next cycle starts, so
+    /// `-n 50 --churn-rate 50` keeps ~50 connections up, each replaced once a second.
+    #[arg(long, requires = "churn")]
+    pub churn_rate: Option<f64>,
     /// Worker threads (default: CPUs this process may run on).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -165,6 +170,8 @@ pub struct Plan {
     pub threads: usize,
     /// Time between two writes of one connection; `None`: as fast as possible.
     pub write_interval: Option<Duration>,
+    /// With --churn-rate: time between two cycle starts of one churn slot.
+    pub churn_interval: Option<Duration>,
     pub tls: Option<ClientTls>,
 }
 
@@ -218,6 +225,13 @@ impl Options {
             Some(_) => bail!("--rate/--total-rate must be positive"),
             None => None,
         };
+        let churn_interval = match self.churn_rate {
+            Some(r) if r > 0.0 && r.is_finite() => {
+                Some(Duration::from_secs_f64(self.connections as f64 / r))
+            }
+            Some(_) => bail!("--churn-rate must be positive"),
+            None => None,
+        };
         let tls = self.tls.then(|| ClientTls {
             ca_file: self.ca.clone(),
             cert_file: self.cert.clone(),
@@ -236,6 +250,7 @@ impl Options {
             sources,
             threads,
             write_interval,
+            churn_interval,
             tls,
         })
     }
@@ -277,5 +292,34 @@ mod tests {
         .unwrap();
         let p = o.plan().unwrap();
         assert_eq!(p.write_interval, Some(Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn churn_rate_is_split_over_slots() {
+        let o = Options::try_parse_from([
+            "x",
+            "-t",
+            "127.0.0.1:1",
+            "-n",
+            "50",
+            "--churn",
+            "--churn-rate",
+            "25",
+        ])
+        .unwrap();
+        assert_eq!(
+            o.plan().unwrap().churn_interval,
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn churn_rate_needs_churn_and_a_positive_rate() {
+        let base = ["x", "-t", "127.0.0.1:1", "--churn-rate"];
+        assert!(Options::try_parse_from(base.iter().chain(&["5"])).is_err());
+        let o = Options::try_parse_from(base.iter().chain(&["0", "--churn"])).unwrap();
+        assert!(o.plan().is_err());
+        let o = Options::try_parse_from(["x", "-t", "127.0.0.1:1", "--churn"]).unwrap();
+        assert_eq!(o.plan().unwrap().churn_interval, None);
     }
 }
