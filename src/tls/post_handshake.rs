@@ -45,17 +45,6 @@ pub(crate) const CONTENT_APPLICATION_DATA: u8 = 23;
 pub(crate) const ALERT_LEVEL_WARNING: u8 = 1;
 pub(crate) const ALERT_LEVEL_FATAL: u8 = 2;
 
-impl Fatal {
-    /// The level to send [`Fatal::alert`] at: `no_renegotiation` is always a warning
-    /// (RFC 5246 §7.2.2), everything else fatal.
-    pub(crate) fn alert_level(&self) -> u8 {
-        match self.alert {
-            Some(AlertDescription::NoRenegotiation) => ALERT_LEVEL_WARNING,
-            _ => ALERT_LEVEL_FATAL,
-        }
-    }
-}
-
 /// Handshake type of KeyUpdate (RFC 8446 §4).
 pub(crate) const HANDSHAKE_KEY_UPDATE: u8 = 24;
 /// A KeyUpdate message: type, 3-byte length (1), `request_update`.
@@ -102,6 +91,15 @@ pub(crate) struct Fatal {
 }
 
 impl Fatal {
+    /// The level to send [`Fatal::alert`] at: `no_renegotiation` is always a warning
+    /// (RFC 5246 §7.2.2), everything else fatal.
+    pub(crate) fn alert_level(&self) -> u8 {
+        match self.alert {
+            Some(AlertDescription::NoRenegotiation) => ALERT_LEVEL_WARNING,
+            _ => ALERT_LEVEL_FATAL,
+        }
+    }
+
     const fn with_alert(kind: TlsErrorKind, alert: AlertDescription) -> Fatal {
         Fatal {
             kind,
