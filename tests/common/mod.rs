@@ -427,14 +427,17 @@ impl Proxy {
     ) -> Vec<Value> {
         let deadline = Instant::now() + timeout;
         let mut state = self.log.state.lock().unwrap();
+        // Look at each line once: rescanning (and cloning) every line on every wake-up made
+        // this quadratic, ~12M clones for 5,000 lines, which on a slow host took longer than
+        // the proxy needed to close the connections.
+        let (mut found, mut checked) = (Vec::new(), 0);
         loop {
-            let found: Vec<Value> = state
-                .lines
-                .iter()
-                .filter_map(|l| l.json.as_ref())
-                .filter(|v| pred(v))
-                .cloned()
-                .collect();
+            for line in &state.lines[checked..] {
+                if let Some(v) = line.json.as_ref().filter(|v| pred(v)) {
+                    found.push(v.clone());
+                }
+            }
+            checked = state.lines.len();
             if found.len() >= n {
                 return found;
             }
