@@ -177,6 +177,33 @@ fn key_updates_within_the_bound_keep_the_connection() {
     assert!(out.contains("ECHO ok"), "{out}");
 }
 
+/// Regression (CI, under load): requests that arrive in the same read as the client's
+/// Finished were processed by rustls, after which our record layer could not take the session
+/// over (`tls_internal`), and the bound did not apply. The client now writes them in one go
+/// with its Finished, so the server reads them as the end of its handshake every time.
+#[test]
+fn key_updates_behind_the_finished_are_bounded_regression() {
+    let broker = QuietBroker::start();
+    let proxy = start(broker.addr);
+    let (out, local) = keyupdate_script(&proxy, "bound-behind-finished", 33);
+    assert!(out.contains("ALERT unexpected_message"), "{out}");
+    let log = proxy.access_log_for(local);
+    assert_eq!(
+        text(&log, "termination"),
+        "tls_too_many_key_updates",
+        "{log}"
+    );
+}
+
+/// 32 requests and a message in the client's Finished write: answered, relayed, echoed.
+#[test]
+fn key_updates_behind_the_finished_keep_the_connection_regression() {
+    let echo = EchoServer::start();
+    let proxy = start(echo.addr);
+    let (out, _) = keyupdate_script(&proxy, "within-behind-finished", 32);
+    assert!(out.contains("ECHO ok"), "{out}");
+}
+
 /// OpenSSL 3.6 `s_client -tls1_2`, command `R`: ringress refuses at once (rustls'
 /// `no_renegotiation` warning, which OpenSSL answers with a fatal alert), as HAProxy and nginx
 /// do, instead of leaving the client mid-handshake until `server_idle`.

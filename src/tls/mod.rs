@@ -27,6 +27,8 @@ pub mod session;
 #[cfg(test)]
 pub(crate) mod testbed;
 #[cfg(test)]
+mod tests_behind_finished;
+#[cfg(test)]
 mod tests_client_hello;
 #[cfg(test)]
 mod tests_failures;

@@ -26,7 +26,7 @@ use std::cell::RefCell;
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
 use rustls::{AlertDescription, CipherSuite, ConnectionTrafficSecrets, ExtractedSecrets};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use super::error::{SentAlert, TlsError, TlsErrorKind};
 use super::post_handshake::{
@@ -181,6 +181,58 @@ impl Suite {
         self.expand_label(secret.as_slice(), b"traffic upd", &mut next.bytes[..n])?;
         Some(next)
     }
+}
+
+/// Whether `bytes` are whole records of application data from the client, protected by its
+/// first traffic secret (`logged.client`) from sequence number 0: the records rustls may
+/// decrypt behind the client's Finished without changing a key, so that the session can still
+/// go to the kernel. A KeyUpdate there would leave rustls with keys our layer cannot follow
+/// and, if the update was requested, with an answer queued that a hand-off would drop.
+/// Decrypts a copy (at most what one read brought behind the Finished); `false` for anything
+/// else, including a record cut short, a bad tag or an unknown suite.
+pub(crate) fn only_first_data(suite: CipherSuite, logged: &LoggedSecrets, bytes: &[u8]) -> bool {
+    let Some(suite) = Suite::of(suite) else {
+        return false;
+    };
+    let Some(secret) = logged
+        .client
+        .as_ref()
+        .and_then(|s| Secret::new(s.as_slice()))
+    else {
+        return false;
+    };
+    let Some(mut rx) = Direction::new(&suite, secret, 0) else {
+        return false;
+    };
+    let mut copy = Zeroizing::new(bytes.to_vec());
+    let mut at = 0;
+    while at < copy.len() {
+        let Some(header) = copy.get(at..at + RECORD_HEADER) else {
+            return false;
+        };
+        let header: [u8; RECORD_HEADER] = header.try_into().unwrap_or_default();
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        if !matches!(header, [CONTENT_APPLICATION_DATA, 3, ..]) || len > MAX_CIPHERTEXT {
+            return false;
+        }
+        let start = at + RECORD_HEADER;
+        let Some(body) = copy.get_mut(start..start + len) else {
+            return false;
+        };
+        let nonce = rx.nonce();
+        let Ok(plain) = rx.key.open_in_place(nonce, Aad::from(header), body) else {
+            return false;
+        };
+        if plain.len() > MAX_INNER_PLAINTEXT
+            || plain.iter().rposition(|&b| b != 0).map(|i| plain[i])
+                != Some(CONTENT_APPLICATION_DATA)
+        {
+            return false;
+        }
+        rx.seq += 1;
+        at = start + len;
+    }
+    true
 }
 
 /// One direction's record protection.

@@ -18,6 +18,13 @@
 //!   has reassembled a handshake message (a post-handshake KeyUpdate split across records),
 //!   and looks at them again before it lets us encrypt. Passing anything else would make
 //!   rustls index out of bounds; we check the length and refuse instead.
+//! - Records that arrive in the same read as the client's TLS 1.3 Finished: rustls keeps
+//!   only whole application-data records under the client's first key (an MQTT CONNECT, so
+//!   that the session can still go to the kernel); anything else (a KeyUpdate, a record cut
+//!   short) is processed by our record layer, which takes the session over at the end of the
+//!   handshake, as it does for a session that asked with
+//!   [`TlsSession::own_records_from_the_start`]. rustls never sees a post-handshake control
+//!   record of a TLS 1.3 session, so one set of bounds (`post_handshake.rs`) applies.
 //! - An idle established session owns no I/O buffer: no plaintext, no ciphertext, no held
 //!   bytes (those are the driver's). What stays is [`TlsInfo`] and either rustls' key
 //!   schedule and state (with the client's certificate chain), or, after
@@ -212,14 +219,7 @@ impl TlsSession {
             self.stage = Stage::Failed(TlsErrorKind::TooMuchHeld);
             return Err(TlsError::local(TlsErrorKind::TooMuchHeld));
         }
-        if was_handshaking && !self.rustls_handshaking() {
-            let sni = match &mut self.stage {
-                Stage::Handshaking { sni } => sni.take(),
-                _ => None,
-            };
-            self.stage = Stage::Established(self.negotiated(sni));
-            out.handshake_complete = true;
-        }
+        self.establish(&mut out);
         if self.own_records {
             self.try_own_records()?;
         }
@@ -235,6 +235,13 @@ impl TlsSession {
     pub fn prefer_own_records(&mut self) -> Result<(), TlsError> {
         self.own_records = true;
         self.try_own_records()
+    }
+
+    /// Before the handshake: asks for [`Records`] to take the session at the end of its
+    /// handshake, so that rustls sees nothing behind the client's Finished (for a session that
+    /// will not go to the kernel; without this, rustls keeps what is plain data there).
+    pub fn own_records_from_the_start(&mut self) {
+        self.own_records = true;
     }
 
     /// Test hook: our record layer, once the session runs on it.
@@ -276,6 +283,16 @@ impl TlsSession {
         if !ready {
             return Ok(());
         }
+        self.move_to_own(suite)
+    }
+
+    /// Moves the records to [`Records`]: rustls hands over its keys and sequence numbers.
+    /// The caller has checked that rustls holds nothing (no bytes, nothing queued) and that
+    /// the key log gave both secrets.
+    fn move_to_own(
+        &mut self,
+        suite: (rustls::ProtocolVersion, rustls::CipherSuite),
+    ) -> Result<(), TlsError> {
         let Layer::Rustls(conn) = std::mem::replace(&mut self.layer, Layer::Gone) else {
             return Ok(());
         };
@@ -297,6 +314,85 @@ impl TlsSession {
                 Err(TlsError::local(TlsErrorKind::Internal))
             }
         }
+    }
+
+    /// Marks the handshake complete once rustls says so; once per session.
+    fn establish(&mut self, out: &mut ReadOutcome) {
+        if !matches!(self.stage, Stage::Handshaking { .. }) || self.rustls_handshaking() {
+            return;
+        }
+        let Layer::Rustls(_) = self.layer else {
+            return;
+        };
+        let sni = match &mut self.stage {
+            Stage::Handshaking { sni } => sni.take(),
+            _ => None,
+        };
+        self.stage = Stage::Established(self.negotiated(sni));
+        out.handshake_complete = true;
+    }
+
+    /// The TLS 1.3 suite, if rustls has just finished the handshake of this read and holds
+    /// nothing back: the moment its records can still move to [`Records`].
+    fn at_handshake_end(&self) -> Option<(rustls::ProtocolVersion, rustls::CipherSuite)> {
+        let Layer::Rustls(conn) = &self.layer else {
+            return None;
+        };
+        if !matches!(self.stage, Stage::Handshaking { .. })
+            || conn.is_handshaking()
+            || conn.wants_write()
+        {
+            return None;
+        }
+        match (conn.protocol_version(), conn.negotiated_cipher_suite()) {
+            (Some(v @ rustls::ProtocolVersion::TLSv1_3), Some(s)) => Some((v, s.suite())),
+            _ => None,
+        }
+    }
+
+    /// At the end of a TLS 1.3 handshake, with `behind` the bytes that came behind the
+    /// client's Finished (not yet seen by rustls): whether [`Records`] takes the session now.
+    ///
+    /// rustls processing a KeyUpdate there would leave it with keys the logged secrets no
+    /// longer match (our layer could not take over) and, for a requested update, with an
+    /// answer that only leaves on its next encrypt (a kernel hand-off would drop it). And our
+    /// post-handshake bounds would not apply. So rustls keeps only whole application-data
+    /// records under the first key, which a kernel hand-off can follow; anything else, or a
+    /// session that asked for our layer, moves now.
+    fn own_takes_over(&mut self, suite: rustls::CipherSuite, behind: &[u8]) -> bool {
+        self.keep_logged();
+        let Some(logged) = self.logged.as_deref() else {
+            return false;
+        };
+        if !self.secret_extraction || logged.client.is_none() || logged.server.is_none() {
+            return false;
+        }
+        self.own_records || !records::only_first_data(suite, logged, behind)
+    }
+
+    /// Processes what came behind the client's Finished with [`Records`], which just took
+    /// over, as part of the same `read`.
+    fn read_behind_finished(
+        &mut self,
+        incoming: &mut [u8],
+        outgoing: &mut Vec<u8>,
+        out: &mut ReadOutcome,
+    ) -> Result<(), TlsError> {
+        let Layer::Own { records, .. } = &mut self.layer else {
+            return Err(TlsError::local(TlsErrorKind::Internal));
+        };
+        let behind = records.read(&mut incoming[out.consumed..], outgoing)?;
+        // Our layer moved its plaintext to the front of what it was given; move it on to
+        // follow what rustls decrypted (nothing, unless 0-RTT is enabled).
+        let from = out.consumed;
+        incoming.copy_within(from..from + behind.plaintext, out.plaintext);
+        out.plaintext += behind.plaintext;
+        out.consumed += behind.consumed;
+        if behind.peer_closed {
+            self.peer_closed = true;
+            out.peer_closed = true;
+        }
+        Ok(())
     }
 
     /// Keeps what rustls' key log gave during the last call into rustls.
@@ -335,7 +431,17 @@ impl TlsSession {
         outgoing: &mut Vec<u8>,
         out: &mut ReadOutcome,
     ) -> Result<(), TlsError> {
+        // Whether the end of the handshake was looked at (once: rustls keeps the rest if so).
+        let mut looked = false;
         for _ in 0..incoming.len() + MAX_STATES_WITHOUT_INPUT {
+            if let Some(suite) = self.at_handshake_end().filter(|_| !looked) {
+                looked = true;
+                if self.own_takes_over(suite.1, &incoming[out.consumed..]) {
+                    self.establish(out);
+                    self.move_to_own(suite)?;
+                    return self.read_behind_finished(incoming, outgoing, out);
+                }
+            }
             // `head` is ciphertext already discarded: plaintext goes there. `tail` is rustls'.
             let (head, tail) = incoming.split_at_mut(out.consumed);
             let UnbufferedStatus { discard, state } = self.rustls()?.process_tls_records(tail);

@@ -226,7 +226,12 @@ impl Worker {
             // Pass-through: replay the ClientHello (and anything after it) to the backend.
             None => self.start_connect(key, conn, &pending),
             Some(tls_config) => match TlsSession::new(tls_config) {
-                Ok(session) => {
+                Ok(mut session) => {
+                    // A session that will stay in userspace goes to our record layer at the
+                    // end of its handshake, before rustls sees anything behind the Finished.
+                    if !self.kernel_tls_possible(conn.listener) {
+                        session.own_records_from_the_start();
+                    }
                     conn.stage = Stage::Handshake(Box::new(Handshake {
                         session,
                         held: pending,

@@ -99,6 +99,12 @@ impl Worker {
         }
     }
 
+    /// Whether a session on `listener` may go to the kernel once its handshake is done.
+    pub(super) fn kernel_tls_possible(&self, listener: u16) -> bool {
+        let mode = self.shared.config.listeners[listener as usize].tls_offload;
+        mode != TlsOffload::Userspace && self.shared.ktls.is_ok()
+    }
+
     fn handoff(&self, conn: &Conn, session: TlsSession, held: Vec<u8>) -> Handoff {
         let mode = self.shared.config.listeners[conn.listener as usize].tls_offload;
         if mode == TlsOffload::Userspace {
@@ -108,7 +114,9 @@ impl Worker {
             return Handoff::Userspace(Box::new(session), held, Some("ktls_unavailable"));
         };
         // Bytes already read past the handshake can't be given to the kernel.
-        if !held.is_empty() {
+        // Held bytes, or records behind the client's Finished that were not plain data under
+        // the first key (our record layer took those; `TlsSession::read`).
+        if !held.is_empty() || session.has_own_records() {
             return Handoff::Userspace(Box::new(session), held, Some("ktls_bytes_held"));
         }
         let Some((version, suite)) = session.negotiated_suite() else {

@@ -8,6 +8,9 @@ Usage: tls13_keyupdate.py HOST PORT MODE COUNT
   bound   send COUNT requests one record at a time, then read: print the alert that arrives.
   within  send COUNT requests, then an MQTT-sized message; print "ECHO ok" when it comes back
           (the backend echoes).
+  bound-behind-finished, within-behind-finished
+          as bound and within, but the client's Finished, the requests (and the message) go
+          out in one write: the server reads them together, as the end of its handshake.
 
 Prints "LOCAL ip:port" (the client's address, to find its access line) and what it saw.
 Exits non-zero only when the script itself cannot run (no tlslite-ng, no connection).
@@ -21,14 +24,61 @@ from tlslite import HandshakeSettings, TLSConnection
 from tlslite.constants import AlertDescription, KeyUpdateMessageType
 from tlslite.errors import TLSAbruptCloseError, TLSRemoteAlert
 
+
+
+class HoldingSocket:
+    """A socket that, once the server has answered the ClientHello, keeps what tlslite sends
+    (its Finished and whatever follows) until release() sends it all in one write."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.answered = False
+        self.held = b""
+        self.holding = True
+
+    def recv(self, n):
+        self.answered = True
+        return self.sock.recv(n)
+
+    def send(self, data):
+        if self.holding and self.answered:
+            self.held += bytes(data)
+            return len(data)
+        return self.sock.send(data)
+
+    def sendall(self, data):
+        if self.holding and self.answered:
+            self.held += bytes(data)
+            return None
+        return self.sock.sendall(data)
+
+    def release(self):
+        self.holding = False
+        self.sock.sendall(self.held)
+        self.held = b""
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
 host, port, mode, count = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 sock = socket.create_connection((host, port), timeout=20)
 print("LOCAL %s:%d" % sock.getsockname(), flush=True)
+behind_finished = mode.endswith("-behind-finished")
+if behind_finished:
+    mode = mode[: -len("-behind-finished")]
+    sock = HoldingSocket(sock)
 conn = TLSConnection(sock)
 settings = HandshakeSettings()
 settings.minVersion = (3, 4)
 settings.maxVersion = (3, 4)
 conn.handshakeClientCert(settings=settings, serverName="test1.example.com")
+
+
+def release():
+    """Sends what the holding socket kept (nothing to do without one)."""
+    if behind_finished:
+        sock.release()
 
 
 def request():
@@ -66,6 +116,7 @@ if mode == "flood":
 elif mode == "bound":
     for _ in range(count):
         request()
+    release()
     print("SENT", count)
     print(read_result())
 elif mode == "within":
@@ -73,6 +124,7 @@ elif mode == "within":
         request()
     message = b"\x30\x0b\x00\x04test" + b"hello"
     conn.write(message)
+    release()
     got = b""
     while len(got) < len(message):
         chunk = conn.read(max=4096)
