@@ -433,6 +433,10 @@ impl TlsSession {
     ) -> Result<(), TlsError> {
         // Whether the end of the handshake was looked at (once: rustls keeps the rest if so).
         let mut looked = false;
+        // While handshaking, rustls gets the input a record at a time: with no tickets to send
+        // (a client that cannot resume), it would otherwise go on from the client's Finished
+        // into what follows before we can look. It has seen the held bytes already.
+        let mut window = self.held.max(next_record_end(incoming, 0));
         for _ in 0..incoming.len() + MAX_STATES_WITHOUT_INPUT {
             if let Some(suite) = self.at_handshake_end().filter(|_| !looked) {
                 looked = true;
@@ -442,14 +446,19 @@ impl TlsSession {
                     return self.read_behind_finished(incoming, outgoing, out);
                 }
             }
+            let limit = if self.rustls_handshaking() {
+                window.max(out.consumed)
+            } else {
+                incoming.len()
+            };
             // `head` is ciphertext already discarded: plaintext goes there. `tail` is rustls'.
-            let (head, tail) = incoming.split_at_mut(out.consumed);
+            let (head, tail) = incoming[..limit].split_at_mut(out.consumed);
             let UnbufferedStatus { discard, state } = self.rustls()?.process_tls_records(tail);
             let state = match state {
                 Ok(state) => state,
                 Err(err) => {
                     out.consumed += discard;
-                    let tail = &mut incoming[out.consumed..];
+                    let tail = &mut incoming[out.consumed..limit];
                     return Err(self.fail(&err, tail, outgoing));
                 }
             };
@@ -487,6 +496,12 @@ impl TlsSession {
                 _ => return Err(TlsError::local(TlsErrorKind::Internal)),
             }
             out.consumed += discard;
+            if blocked && limit < incoming.len() {
+                // More records behind the window: the next one for the handshake, or, once it
+                // is done, the look at the end of the handshake (at the top) and then the rest.
+                window = next_record_end(incoming, limit);
+                continue;
+            }
             if blocked {
                 return Ok(());
             }
@@ -728,6 +743,17 @@ impl TlsSession {
             client_cert,
             resumed: conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
         }
+    }
+}
+
+/// Where the record starting at `incoming[at..]` ends: `incoming.len()` if it is not complete
+/// (rustls then sees all there is, as without a window).
+fn next_record_end(incoming: &[u8], at: usize) -> usize {
+    match incoming.get(at..at + 5) {
+        Some(&[_, _, _, hi, lo]) => {
+            (at + 5 + usize::from(u16::from_be_bytes([hi, lo]))).min(incoming.len())
+        }
+        _ => incoming.len(),
     }
 }
 

@@ -141,3 +141,24 @@ fn a_forged_record_behind_the_finished_is_refused() {
     assert_eq!(err.kind, TlsErrorKind::DecryptError);
     assert_eq!(err.alert, SentAlert::Known(AlertDescription::BadRecordMac));
 }
+
+/// A client that cannot resume (no `psk_key_exchange_modes`) gets no tickets, so nothing makes
+/// rustls stop between its Finished and what follows: the session gives rustls a record at a
+/// time while handshaking.
+#[test]
+fn key_updates_behind_the_finished_of_a_client_without_tickets() {
+    // rustls' client always offers resumption; no tickets configured is the same for us.
+    let mut server = server_config(&pki().server_ecdsa, ClientAuth::Off);
+    server.send_tls13_tickets = 0;
+    let mut pair = Pair::new(client_config(&[&TLS13], None, None), server);
+    let hello = pair.client_wire();
+    let flight = pair.server_read(&hello).unwrap();
+    pair.client_receive(&flight).unwrap();
+    let wire = finished_then(&mut pair, 2, b"CONNECT");
+    let answer = pair.server_read(&wire).unwrap();
+    assert_eq!(answer.len(), 27, "no tickets: only the answer to the requests");
+    assert!(pair.server.has_own_records());
+    assert_eq!(pair.received, b"CONNECT");
+    pair.client_receive(&answer).unwrap();
+    assert_eq!(pair.server_send(b"CONNACK"), b"CONNACK");
+}
