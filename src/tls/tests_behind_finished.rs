@@ -156,7 +156,11 @@ fn key_updates_behind_the_finished_of_a_client_without_tickets() {
     pair.client_receive(&flight).unwrap();
     let wire = finished_then(&mut pair, 2, b"CONNECT");
     let answer = pair.server_read(&wire).unwrap();
-    assert_eq!(answer.len(), 27, "no tickets: only the answer to the requests");
+    assert_eq!(
+        answer.len(),
+        27,
+        "no tickets: only the answer to the requests"
+    );
     assert!(pair.server.has_own_records());
     assert_eq!(pair.received, b"CONNECT");
     pair.client_receive(&answer).unwrap();
