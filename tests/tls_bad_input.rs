@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
@@ -15,7 +16,7 @@ use common::pki::Pki;
 use common::proxy_header::{self, CaptureBackend};
 use common::raw_tls::{self, ALERT_UNRECOGNIZED_NAME, REC_HANDSHAKE};
 use common::tls_client::TlsClient;
-use common::{Proxy, TempDir, connect, text};
+use common::{Proxy, TempDir, WAIT, connect, is_access_log, text};
 
 /// How long the proxy may take to close a connection it has given up on.
 const CLOSE_WITHIN: Duration = Duration::from_secs(5);
@@ -25,6 +26,10 @@ struct Bed {
     pki: Pki,
     echo: EchoServer,
     capture: CaptureBackend,
+    /// The access lines `expect_termination` has returned: a later connection may get the
+    /// same local port as an earlier one (to another listener), and must not be given its
+    /// line.
+    seen: RefCell<Vec<String>>,
 }
 
 fn config(echo: SocketAddr, capture: SocketAddr) -> String {
@@ -106,6 +111,7 @@ impl Bed {
             pki,
             echo,
             capture,
+            seen: RefCell::default(),
         }
     }
 
@@ -116,7 +122,17 @@ impl Bed {
     /// Waits for the access-log line of the connection from `local` and checks its
     /// termination keyword.
     fn expect_termination(&self, case: &str, local: SocketAddr, want: &str) -> serde_json::Value {
-        let log = self.proxy.access_log_for(local);
+        let c = local.to_string();
+        let log = self.proxy.wait_for(
+            &format!("a new access-log line for client {c}"),
+            WAIT,
+            |v| {
+                is_access_log(v)
+                    && v["client"] == c.as_str()
+                    && !self.seen.borrow().contains(&v.to_string())
+            },
+        );
+        self.seen.borrow_mut().push(log.to_string());
         assert_eq!(
             text(&log, "termination"),
             want,
