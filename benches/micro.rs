@@ -3,13 +3,13 @@
 //! medians of one `cargo bench` run; record notable results in `perf/`.
 //!
 //! CONNECT parsing: `ringress::mqtt::parse_connect` (the proxy's, with its size limits), next
-//! to the load generator's own CONNECT encode and scan (`ringress::loadgen::mqtt`).
+//! to the load generator's own CONNECT encode and scan (`ringress::mqtt::frames`).
 
 use std::hint::black_box;
 use std::net::SocketAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use ringress::loadgen::mqtt::{self, Scanner, Version};
+use ringress::mqtt::frames::{self as mqtt, Scanner, Version};
 use ringress::proxy_protocol::{self, Addresses, ClientCert, SendInfo, TlsInfo, V2Options};
 use ringress::route::{RouteTable, normalise_server_name};
 

@@ -27,22 +27,15 @@
 //! Benchmark tools: [`loadgen`] (`ringress-load`, `ringress-sink`).
 #![deny(unsafe_code)]
 
-pub mod access_log;
-pub mod balance;
+// The sans-IO core, under the paths the driver has always used.
+pub use ringress_core::{
+    access_log, balance, conn, health, mqtt, proxy_out, proxy_protocol, rate_limit, relay, route,
+    slab, timer,
+};
+
 pub mod config;
-pub mod conn;
-pub mod health;
-pub mod loadgen;
 pub mod metrics;
-pub mod mqtt;
-pub mod proxy_out;
-pub mod proxy_protocol;
-pub mod rate_limit;
-pub mod relay;
-pub mod route;
 pub mod runtime;
-mod slab;
 pub mod sys;
-pub mod timer;
 pub mod tls;
 pub mod worker;

@@ -216,15 +216,7 @@ impl ClientAuth {
     }
 }
 
-/// What a backend's servers expect in front of the client's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProxyProtocol {
-    None,
-    /// HAProxy `send-proxy`.
-    V1,
-    /// HAProxy `send-proxy-v2`, `-v2-ssl`, `-v2-ssl-cn`, plus `proxy-v2-options`.
-    V2(crate::proxy_protocol::V2Options),
-}
+pub use ringress_core::proxy_out::ProxyProtocol;
 
 #[derive(Debug, Clone)]
 pub struct Listener {
@@ -275,12 +267,7 @@ pub enum ClientIdle {
     MqttKeepalive,
 }
 
-/// A connection rate: `connections` per `per`, in bursts of up to `connections`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceRate {
-    pub connections: u32,
-    pub per: Duration,
-}
+pub use ringress_core::rate_limit::SourceRate;
 
 /// Who encrypts and decrypts TLS records after the handshake (terminate listeners).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -72,6 +72,12 @@ const TX_FREE_LIST: usize = 1024;
 /// A transmit vector that grew past this is freed rather than kept.
 const TX_KEEP_CAPACITY: usize = 64 * 1024;
 
+impl ringress_core::relay::RelayBuf for Buf {
+    fn len(&self) -> u32 {
+        Buf::len(self)
+    }
+}
+
 /// Both pools of a worker, owned by its ring (see `Ring`).
 pub struct Buffers {
     pub(super) rx: BufRing,

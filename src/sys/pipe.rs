@@ -98,6 +98,12 @@ fn errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
+impl ringress_core::relay::splice::PipeCapacity for Pipe {
+    fn capacity(&self) -> u32 {
+        Pipe::capacity(self)
+    }
+}
+
 /// A worker's pipes: created on demand up to `cap`, lent to directions that have bytes to
 /// move, and taken back empty. Idle connections hold none.
 #[derive(Debug)]

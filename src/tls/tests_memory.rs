@@ -7,8 +7,8 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConfig};
 
-use super::TlsSession;
-use super::testbed::{self, ClientAuth, SERVER_NAME};
+use ringress_core::tls::TlsSession;
+use ringress_core::tls::testbed::{self, ClientAuth, SERVER_NAME};
 
 use crate::sys::alloc_count::live;
 

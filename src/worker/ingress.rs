@@ -418,7 +418,7 @@ impl Worker {
 /// The connecting stage before the first attempt.
 pub(super) fn connecting(
     prelude: Option<crate::sys::buf_ring::Buf>,
-) -> Stage<crate::sys::buf_ring::Buf> {
+) -> Stage<crate::sys::buf_ring::Buf, crate::sys::pipe::Pipe> {
     Stage::Connecting {
         attempt: 0,
         server: 0,

@@ -34,7 +34,7 @@ use crate::rate_limit::SourceLimiter;
 use crate::slab::{GENERATION_MASK, Key, Slab};
 use crate::sys::buf_ring::Buf;
 use crate::sys::net::EventFd;
-use crate::sys::pipe::PipePool;
+use crate::sys::pipe::{Pipe, PipePool};
 use crate::sys::uring::{Completion, DurationId, Ring, TargetId};
 use crate::timer::{RESOLUTION_MS, TimerWheel};
 
@@ -207,7 +207,7 @@ struct Conn {
     server_active_ms: u64,
     /// Ring operations whose completion has not arrived yet; fds close only at zero.
     inflight: u16,
-    stage: Stage<Buf>,
+    stage: Stage<Buf, Pipe>,
     /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses), and the
     /// fail-over order after a failed connect.
     meta: Option<Box<Meta>>,

@@ -45,8 +45,30 @@ pub const WAIT: Duration = Duration::from_secs(15);
 /// Read/write timeout put on every test socket, so a stuck relay fails instead of hanging.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The `ringress` binary under test. Cargo names it to the proxy package's own tests; the
+/// benchmark tools' tests (crates/bench) share this harness and find it beside their own
+/// binaries, where a workspace `cargo test` has built it.
 pub fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_ringress")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| match option_env!("CARGO_BIN_EXE_ringress") {
+        Some(path) => path.to_owned(),
+        None => {
+            let exe = std::env::current_exe().expect("the test's own path");
+            // target/<profile>/deps/<test> → target/<profile>/ringress
+            let path = exe
+                .parent()
+                .and_then(Path::parent)
+                .expect("target dir")
+                .join("ringress");
+            assert!(
+                path.exists(),
+                "{} is missing: build the proxy first (cargo build --release -p ringress), \
+                 or run the whole workspace's tests (cargo test --release)",
+                path.display()
+            );
+            path.to_string_lossy().into_owned()
+        }
+    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ use super::client::{self, ThreadCtx};
 use super::histogram::Histogram;
 use super::options::{Mode, Plan};
 use super::stats::{Counters, Failure, Totals};
-use crate::sys::rusage::self_cpu;
+use ringress::sys::rusage::self_cpu;
 
 /// Connection setups in flight per thread: enough to keep a proxy's handshakes busy, few
 /// enough not to overflow a 4096 listen backlog with SYNs.

@@ -21,9 +21,9 @@ use tokio::time::{sleep_until, timeout, timeout_at};
 use tokio_rustls::TlsConnector;
 
 use super::histogram::Histogram;
-use super::mqtt::{self, Frame, Scanner, kind};
 use super::options::{Mode, Plan, STAMP_BYTES};
 use super::stats::{Counters, Failure};
+use ringress_core::mqtt::frames::{self as mqtt, Frame, Scanner, kind};
 
 /// First 8 payload bytes of a stamped message; the next 8 are the send time (ns since the
 /// Unix epoch, so a subscriber in another process on the same host can read it).

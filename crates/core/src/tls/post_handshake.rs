@@ -36,41 +36,40 @@ use rustls::AlertDescription;
 use super::error::TlsErrorKind;
 
 /// TLS record content types (RFC 8446 §5.1, RFC 6520 for heartbeat).
-pub(crate) const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
-pub(crate) const CONTENT_ALERT: u8 = 21;
-pub(crate) const CONTENT_HANDSHAKE: u8 = 22;
-pub(crate) const CONTENT_APPLICATION_DATA: u8 = 23;
+pub const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
+pub const CONTENT_ALERT: u8 = 21;
+pub const CONTENT_HANDSHAKE: u8 = 22;
+pub const CONTENT_APPLICATION_DATA: u8 = 23;
 
 /// Alert levels (RFC 8446 §6).
-pub(crate) const ALERT_LEVEL_WARNING: u8 = 1;
-pub(crate) const ALERT_LEVEL_FATAL: u8 = 2;
+pub const ALERT_LEVEL_WARNING: u8 = 1;
+pub const ALERT_LEVEL_FATAL: u8 = 2;
 
 /// Handshake type of KeyUpdate (RFC 8446 §4).
-pub(crate) const HANDSHAKE_KEY_UPDATE: u8 = 24;
+pub const HANDSHAKE_KEY_UPDATE: u8 = 24;
 /// A KeyUpdate message: type, 3-byte length (1), `request_update`.
-pub(crate) const KEY_UPDATE_LEN: usize = 5;
+pub const KEY_UPDATE_LEN: usize = 5;
 /// Our answer to a requested KeyUpdate, and our own rekey: KeyUpdate(update_not_requested).
-pub(crate) const KEY_UPDATE_NOT_REQUESTED: [u8; KEY_UPDATE_LEN] =
-    [HANDSHAKE_KEY_UPDATE, 0, 0, 1, 0];
+pub const KEY_UPDATE_NOT_REQUESTED: [u8; KEY_UPDATE_LEN] = [HANDSHAKE_KEY_UPDATE, 0, 0, 1, 0];
 
 /// We rekey (TLS 1.3) or close (TLS 1.2) after this many records under one AES-GCM key: below
 /// its confidentiality limit of 2^24.5 full-size records (RFC 8446 §5.5); rustls uses the same
 /// bound. ChaCha20-Poly1305's limit is beyond any connection's life.
-pub(crate) const RECORD_BUDGET: u64 = 1 << 24;
+pub const RECORD_BUDGET: u64 = 1 << 24;
 
 /// KeyUpdates a client may send between two application-data records. Each costs a key
 /// derivation (and on kTLS a setsockopt); rustls and BoringSSL allow 32.
-pub(crate) const MAX_KEY_UPDATES_WITHOUT_DATA: u8 = 32;
+pub const MAX_KEY_UPDATES_WITHOUT_DATA: u8 = 32;
 /// Warning alerts (user_canceled) a client may send in a session's life: rustls and BoringSSL
 /// allow 4.
-pub(crate) const MAX_WARNING_ALERTS: u8 = 4;
+pub const MAX_WARNING_ALERTS: u8 = 4;
 /// Empty application-data records a client may send in a row: each costs an AEAD open and
 /// carries nothing; rustls allows 32.
-pub(crate) const MAX_EMPTY_RECORDS: u8 = 32;
+pub const MAX_EMPTY_RECORDS: u8 = 32;
 
 /// What a record meant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Event {
+pub enum Event {
     /// Application data: pass the content on (it may be empty).
     Data,
     /// close_notify: the client is done; ignore whatever follows (RFC 8446 §6.1).
@@ -85,7 +84,7 @@ pub(crate) enum Event {
 /// Why the session must end, and the alert to send the client first (none if the client sent
 /// a fatal alert itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Fatal {
+pub struct Fatal {
     pub kind: TlsErrorKind,
     pub alert: Option<AlertDescription>,
 }
@@ -93,7 +92,7 @@ pub(crate) struct Fatal {
 impl Fatal {
     /// The level to send [`Fatal::alert`] at: `no_renegotiation` is always a warning
     /// (RFC 5246 §7.2.2), everything else fatal.
-    pub(crate) fn alert_level(&self) -> u8 {
+    pub fn alert_level(&self) -> u8 {
         match self.alert {
             Some(AlertDescription::NoRenegotiation) => ALERT_LEVEL_WARNING,
             _ => ALERT_LEVEL_FATAL,
@@ -125,7 +124,7 @@ impl Fatal {
 
 /// The client's post-handshake state: a KeyUpdate cut across records, and the bounds.
 #[derive(Debug, Clone)]
-pub(crate) struct PostHandshake {
+pub struct PostHandshake {
     /// The first bytes of a KeyUpdate cut across records (RFC 8446 §5.1 allows it).
     partial: [u8; KEY_UPDATE_LEN - 1],
     partial_len: u8,
@@ -156,7 +155,7 @@ impl Default for PostHandshake {
 
 impl PostHandshake {
     /// A TLS 1.2 session's state.
-    pub(crate) fn tls12() -> PostHandshake {
+    pub fn tls12() -> PostHandshake {
         PostHandshake {
             tls12: true,
             ..PostHandshake::default()
@@ -164,7 +163,7 @@ impl PostHandshake {
     }
 
     /// One decrypted record from the client: its content type and content.
-    pub(crate) fn on_record(&mut self, content_type: u8, content: &[u8]) -> Result<Event, Fatal> {
+    pub fn on_record(&mut self, content_type: u8, content: &[u8]) -> Result<Event, Fatal> {
         // Nothing may come between the pieces of a handshake message (RFC 8446 §5.1).
         if self.partial_len > 0 && content_type != CONTENT_HANDSHAKE {
             return Err(Fatal::unexpected());
@@ -179,13 +178,13 @@ impl PostHandshake {
     }
 
     /// We are about to send application data: any KeyUpdate answer we owed went out before it.
-    pub(crate) fn sending_application_data(&mut self) {
+    pub fn sending_application_data(&mut self) {
         self.reply_owed = false;
     }
 
     /// Application data arrived by a path that does not see each record (a plain `recv` on a
     /// kTLS socket): the same as [`Self::on_record`] with non-empty data.
-    pub(crate) fn application_data_received(&mut self) {
+    pub fn application_data_received(&mut self) {
         self.empty_records_left = MAX_EMPTY_RECORDS;
         self.key_updates_left = MAX_KEY_UPDATES_WITHOUT_DATA;
     }

@@ -92,12 +92,6 @@ pub trait RelayBuf {
     }
 }
 
-impl RelayBuf for crate::sys::buf_ring::Buf {
-    fn len(&self) -> u32 {
-        crate::sys::buf_ring::Buf::len(self)
-    }
-}
-
 /// What a recv on the source returned.
 #[derive(Debug)]
 pub enum Received<B> {

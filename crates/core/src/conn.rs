@@ -15,7 +15,6 @@
 use std::fmt;
 
 use crate::relay::{Relay, SpliceRelay};
-use crate::sys::pipe::Pipe;
 use crate::tls::TlsSession;
 
 /// Which socket of a proxied connection.
@@ -156,8 +155,9 @@ pub struct MqttConnect<B> {
     pub tls: Option<Box<Handshake<B>>>,
 }
 
-/// Where a connection is in its life. Transitions consume the previous stage.
-pub enum Stage<B> {
+/// Where a connection is in its life. Transitions consume the previous stage. `B` is the
+/// driver's buffer, `P` its pipe.
+pub enum Stage<B, P> {
     /// `accept_proxy`: reading the load balancer's PROXY header. Bytes so far.
     ProxyIn { pending: Vec<u8> },
     /// TLS listeners: reading the ClientHello, to route by its SNI. Bytes so far (replayed
@@ -181,7 +181,7 @@ pub enum Stage<B> {
     Relaying(Relay<B>),
     /// Bytes flow both ways, spliced through pipes lent by the worker's pipe pool (`B`: the
     /// prelude buffer sent before splicing starts).
-    Splicing(SpliceRelay<B, Pipe>),
+    Splicing(SpliceRelay<B, P>),
     /// Waiting for in-flight operations to complete before the fds are closed.
     Closing {
         cause: Termination,
@@ -195,7 +195,7 @@ pub enum Stage<B> {
     },
 }
 
-impl<B> Stage<B> {
+impl<B, P> Stage<B, P> {
     pub fn is_closing(&self) -> bool {
         matches!(self, Stage::Closing { .. })
     }

@@ -1,7 +1,7 @@
 //! `ringress-load`: MQTT 3.1.1/5 load generator over TCP or TLS. See `perf/README.md`.
 
 use clap::Parser;
-use ringress::loadgen::{options::Options, run};
+use ringress_bench::{options::Options, run};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
-use super::mqtt::Version;
 use super::tls::ClientTls;
+use ringress_core::mqtt::frames::Version;
 
 /// Bytes at the start of a payload used for the latency stamp: 8 magic + 8 timestamp.
 pub const STAMP_BYTES: usize = 16;

@@ -20,7 +20,7 @@ pub struct TlsError {
 
 impl TlsError {
     /// An error of our own making (driver misuse, limits): no alert goes out.
-    pub(crate) const fn local(kind: TlsErrorKind) -> Self {
+    pub const fn local(kind: TlsErrorKind) -> Self {
         TlsError {
             kind,
             alert: SentAlert::None,

@@ -95,12 +95,6 @@ pub trait PipeCapacity {
     fn capacity(&self) -> u32;
 }
 
-impl PipeCapacity for crate::sys::pipe::Pipe {
-    fn capacity(&self) -> u32 {
-        crate::sys::pipe::Pipe::capacity(self)
-    }
-}
-
 impl<B: super::RelayBuf, P: PipeCapacity> SpliceHalf<B, P> {
     pub fn new() -> Self {
         SpliceHalf {

@@ -15,7 +15,13 @@ use std::time::Duration;
 
 use hashbrown::HashMap;
 
-use crate::config::SourceRate;
+/// A connection rate: `connections` per `per`, in bursts of up to `connections`
+/// (`max_connection_rate_per_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceRate {
+    pub connections: u32,
+    pub per: Duration,
+}
 
 /// Addresses tracked per listener per worker. An entry is 24 bytes plus hashbrown's control
 /// byte, so a full table is about 2 MiB; 65536 active sources within one period is far past

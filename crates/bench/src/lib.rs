@@ -10,16 +10,15 @@
 //! | [`client`] | one connection: bind, connect, TLS, CONNECT/CONNACK, publish/idle/subscribe/churn |
 //! | [`coalesce`] | holds TLS records until a flush (`--records-per-write`) |
 //! | [`tls`] | the rustls client config (suite, X25519, no resumption, `--insecure`) |
-//! | [`mqtt`] | sans-IO MQTT 3.1.1/5 encoders and a streaming frame scanner |
+//! | `ringress_core::mqtt::frames` | the MQTT encoders and frame scanner (shared with the health check) |
 //! | [`histogram`] | fixed-size log-linear latency histogram |
 //! | [`stats`] | per-thread counters and failure causes |
 //! | [`sink`] | `ringress-sink`: CONNACK/PUBACK/PINGRESP, discard or echo, counts |
-//! | `crate::sys::rusage` | `getrusage` (the tools' one `unsafe` call lives in the crate's `sys/`) |
+//! | `ringress::sys::rusage` | `getrusage` (the workspace keeps `unsafe` in the proxy package's `sys`) |
 
 pub mod client;
 pub mod coalesce;
 pub mod histogram;
-pub mod mqtt;
 pub mod options;
 pub mod run;
 pub mod sink;

@@ -4,6 +4,8 @@
 //! proxy then decrypts many records per read), and the sink's SIGUSR1 snapshots must count
 //! the same messages (compare divides CPU by the messages delivered within its window).
 
+// The proxy package's test harness (it starts the real `ringress` binary).
+#[path = "../../../tests/common/mod.rs"]
 mod common;
 
 use std::io::{BufRead, BufReader};

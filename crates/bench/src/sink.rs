@@ -21,9 +21,9 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use super::mqtt::{self, Frame, Scanner, Version, kind};
 use super::options::parse_duration;
-use crate::sys::rusage::self_cpu;
+use ringress::sys::rusage::self_cpu;
+use ringress_core::mqtt::frames::{self as mqtt, Frame, Scanner, Version, kind};
 
 /// Read buffer per connection: large enough that a bulk stream is read in few syscalls.
 const READ_BUF_BYTES: usize = 64 * 1024;

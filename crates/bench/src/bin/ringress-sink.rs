@@ -1,7 +1,7 @@
 //! `ringress-sink`: MQTT sink for proxy benchmarks. See `perf/README.md`.
 
 use clap::Parser;
-use ringress::loadgen::sink::{self, SinkOptions};
+use ringress_bench::sink::{self, SinkOptions};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

@@ -9,7 +9,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use crate::mqtt::wire::encode_vbi;
+use crate::mqtt::frames::{ConnectFields, Version, encode_connect_fields};
 
 /// Keep Alive the check's CONNECT announces, seconds.
 ///
@@ -201,37 +201,16 @@ pub fn mqtt_check_connect(
     if password.is_some() && username.is_none() {
         return Err(CheckConnectError::PasswordWithoutUsername);
     }
-    let mut flags = 0x02; // Clean Session
-    let mut body = Vec::with_capacity(12 + client_id.len());
-    body.extend_from_slice(&[0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04]);
-    let flags_at = body.len();
-    body.push(0);
-    body.extend_from_slice(&CHECK_KEEPALIVE_SECS.to_be_bytes());
-    put_field(&mut body, client_id.as_bytes())?;
-    if let Some(name) = username {
-        flags |= 0x80;
-        put_field(&mut body, name.as_bytes())?;
-    }
-    if let Some(secret) = password {
-        flags |= 0x40;
-        put_field(&mut body, secret)?;
-    }
-    body[flags_at] = flags;
-
-    let mut packet = Vec::with_capacity(body.len() + 5);
-    packet.push(0x10);
-    let remaining = u32::try_from(body.len()).map_err(|_| CheckConnectError::FieldTooLong)?;
-    // Three fields of at most 65,537 bytes each stay far below the VBI maximum.
-    encode_vbi(remaining, &mut packet).ok_or(CheckConnectError::FieldTooLong)?;
-    packet.extend_from_slice(&body);
+    let fields = ConnectFields {
+        version: Version::V311,
+        client_id: client_id.as_bytes(),
+        keepalive_s: CHECK_KEEPALIVE_SECS,
+        username: username.map(str::as_bytes),
+        password,
+    };
+    let mut packet = Vec::with_capacity(17 + client_id.len());
+    encode_connect_fields(&mut packet, &fields).map_err(|_| CheckConnectError::FieldTooLong)?;
     Ok(packet)
-}
-
-fn put_field(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), CheckConnectError> {
-    let len = u16::try_from(bytes.len()).map_err(|_| CheckConnectError::FieldTooLong)?;
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(bytes);
-    Ok(())
 }
 
 /// What the broker's first bytes say about the check.

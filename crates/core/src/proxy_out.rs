@@ -4,9 +4,18 @@
 
 use std::net::SocketAddr;
 
-use crate::config::ProxyProtocol;
 use crate::proxy_protocol::{self, Addresses, EncodeError, SendInfo};
 use crate::tls::{CertAlgorithms, ClientCert, KeyAlgorithm, TlsInfo};
+
+/// What a backend's servers expect in front of the client's bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyProtocol {
+    None,
+    /// HAProxy `send-proxy`.
+    V1,
+    /// HAProxy `send-proxy-v2`, `-v2-ssl`, `-v2-ssl-cn`, plus `proxy-v2-options`.
+    V2(crate::proxy_protocol::V2Options),
+}
 
 /// A key algorithm's name (`EC256`, `RSA2048`) rendered on the stack.
 #[derive(Default)]
@@ -124,7 +133,11 @@ mod tests {
     use crate::proxy_protocol::V2Options;
 
     fn fixture(name: &str) -> Vec<u8> {
-        let path = format!("{}/tests/peers/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+        // HAProxy's own bytes, captured by the peers harness at the workspace root.
+        let path = format!(
+            "{}/../../tests/peers/fixtures/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
         let text = std::fs::read_to_string(&path).unwrap();
         let hex: String = text.split_whitespace().collect();
         (0..hex.len())

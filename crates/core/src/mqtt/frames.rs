@@ -1,9 +1,13 @@
-//! Sans-IO MQTT 3.1.1 / 5 framing for the load generator and the sink: encoders that write
-//! into caller buffers (built once per connection, patched in place per message) and a
-//! streaming frame scanner that never buffers a packet larger than the caller's buffer.
+//! Sans-IO MQTT 3.1.1 / 5 packets we send ourselves: the one set of encoders, used by the
+//! health check (its CONNECT), the load generator and the sink. They write into caller
+//! buffers (built once per connection, patched in place per message); a streaming frame
+//! scanner never buffers a packet larger than the caller's buffer.
 //!
-//! Only what the benchmark needs: CONNECT/CONNACK, PUBLISH (QoS 0/1), PUBACK, SUBSCRIBE/
-//! SUBACK, PINGREQ/PINGRESP, DISCONNECT.
+//! What a client sends us is parsed elsewhere, with limits ([`super::parse_connect`]); this is
+//! only what the proxy's own peers need: CONNECT/CONNACK, PUBLISH (QoS 0/1), PUBACK,
+//! SUBSCRIBE/SUBACK, PINGREQ/PINGRESP, DISCONNECT.
+
+use super::wire::encode_vbi;
 
 /// MQTT protocol level on the wire (CONNECT byte 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,39 +61,88 @@ pub fn varint_len(len: usize) -> usize {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut len: usize) {
-    loop {
-        let mut byte = (len % 128) as u8;
-        len /= 128;
-        if len > 0 {
-            byte |= 0x80;
-        }
-        out.push(byte);
-        if len == 0 {
-            break;
-        }
-    }
+/// Appends a Remaining Length. Callers keep `len` within [`MAX_REMAINING_LEN`].
+fn put_varint(out: &mut Vec<u8>, len: usize) {
+    let len = u32::try_from(len)
+        .ok()
+        .filter(|&len| len as usize <= MAX_REMAINING_LEN);
+    encode_vbi(
+        len.expect("a Remaining Length within MAX_REMAINING_LEN"),
+        out,
+    )
+    .expect("a Remaining Length within MAX_REMAINING_LEN");
 }
 
+/// Appends a two-byte length and the bytes. Callers keep `s` within 65,535 bytes.
 fn put_str(out: &mut Vec<u8>, s: &[u8]) {
-    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    let len = u16::try_from(s.len()).expect("an MQTT string within 65535 bytes");
+    out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(s);
+}
+
+/// A client id, user name or password longer than the 65,535 bytes a two-byte length says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FieldTooLong;
+
+/// The fields of a CONNECT we send: clean session / clean start, no will, no properties.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnectFields<'a> {
+    pub version: Version,
+    pub client_id: &'a [u8],
+    pub keepalive_s: u16,
+    pub username: Option<&'a [u8]>,
+    pub password: Option<&'a [u8]>,
 }
 
 /// Appends a CONNECT with a clean session, no will, no credentials.
 pub fn encode_connect(out: &mut Vec<u8>, version: Version, client_id: &[u8], keepalive_s: u16) {
-    let props = usize::from(version == Version::V5);
-    let remaining = 2 + 4 + 1 + 1 + 2 + props + 2 + client_id.len();
+    let fields = ConnectFields {
+        version,
+        client_id,
+        keepalive_s,
+        username: None,
+        password: None,
+    };
+    encode_connect_fields(out, &fields).expect("a client id within 65535 bytes");
+}
+
+/// Appends a CONNECT with `fields`. Flags as given: a password without a user name is
+/// written as asked (MQTT 3.1.1 forbids it [MQTT-3.1.2-22]; the caller decides).
+pub fn encode_connect_fields(
+    out: &mut Vec<u8>,
+    fields: &ConnectFields,
+) -> Result<(), FieldTooLong> {
+    let strings = [Some(fields.client_id), fields.username, fields.password];
+    if strings
+        .iter()
+        .flatten()
+        .any(|s| s.len() > usize::from(u16::MAX))
+    {
+        return Err(FieldTooLong);
+    }
+    let props = usize::from(fields.version == Version::V5);
+    let remaining =
+        2 + 4 + 1 + 1 + 2 + props + strings.iter().flatten().map(|s| 2 + s.len()).sum::<usize>();
+    let mut flags = 0x02; // clean session / clean start
+    if fields.username.is_some() {
+        flags |= 0x80;
+    }
+    if fields.password.is_some() {
+        flags |= 0x40;
+    }
     out.push(kind::CONNECT << 4);
     put_varint(out, remaining);
     put_str(out, b"MQTT");
-    out.push(version.level());
-    out.push(0x02); // clean session / clean start
-    out.extend_from_slice(&keepalive_s.to_be_bytes());
-    if version == Version::V5 {
+    out.push(fields.version.level());
+    out.push(flags);
+    out.extend_from_slice(&fields.keepalive_s.to_be_bytes());
+    if fields.version == Version::V5 {
         out.push(0); // no properties
     }
-    put_str(out, client_id);
+    for s in strings.into_iter().flatten() {
+        put_str(out, s);
+    }
+    Ok(())
 }
 
 /// Where a PUBLISH built by [`encode_publish`] keeps the fields patched per message.

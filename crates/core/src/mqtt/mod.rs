@@ -17,6 +17,7 @@
 
 pub mod connack;
 pub mod connect;
+pub mod frames;
 mod keepalive;
 mod properties;
 pub mod wire;

@@ -1,0 +1,32 @@
+//! ringress's sans-IO core: everything a connection decides, with no sockets, no ring and no
+//! `unsafe`. The proxy package (`ringress`) drives it from its io_uring workers.
+//!
+//! | step | module | what happens there |
+//! |---|---|---|
+//! | stages | [`conn`] | a connection's life as stages that only move forward; termination keywords |
+//! | accept | [`rate_limit`] | per-source connection rate |
+//! | PROXY-in | [`proxy_protocol`] | the load balancer's v1/v2 header (parse and encode) |
+//! | TLS/ClientHello | [`tls`] | ClientHello peek, rustls unbuffered handshake, our TLS 1.3 record layer, the post-handshake rules |
+//! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
+//! | CONNECT | [`mqtt`] | the CONNECT parser, CONNACK refusals, keep-alive |
+//! | upstream + PROXY-out | [`balance`], [`proxy_out`] | choose a server; the header toward the broker |
+//! | health checks | [`health`] | rise/fall, the shared up/down board, the MQTT check's CONNECT/CONNACK |
+//! | relay | [`relay`] | per-direction state machines: copy (recv → send) and splice |
+//! | timers | [`timer`] | a lazy timer wheel |
+//! | close | [`access_log`] | one line per connection |
+//! | storage | `slab` | the connection slab with generation-checked keys |
+#![forbid(unsafe_code)]
+
+pub mod access_log;
+pub mod balance;
+pub mod conn;
+pub mod health;
+pub mod mqtt;
+pub mod proxy_out;
+pub mod proxy_protocol;
+pub mod rate_limit;
+pub mod relay;
+pub mod route;
+pub mod slab;
+pub mod timer;
+pub mod tls;
