@@ -1,5 +1,5 @@
 //! Fuzzes the rules the kTLS path applies to the control records `recvmsg` returns
-//! (`src/tls/post_handshake.rs`): alerts, KeyUpdate, NewSessionTicket, renegotiation, unknown
+//! (`crates/core/src/tls/post_handshake.rs`): alerts, KeyUpdate, NewSessionTicket, renegotiation, unknown
 //! types, on TLS 1.3 and 1.2, with our own sends in between.
 //!
 //! Input and property: `ringress::tls::fuzzing::ktls_control_records`. In short: never

@@ -1,4 +1,4 @@
-//! Fuzzes our TLS 1.3 record layer (`src/tls/records.rs`) past the AEAD: the fuzzer's bytes
+//! Fuzzes our TLS 1.3 record layer (`crates/core/src/tls/records.rs`) past the AEAD: the fuzzer's bytes
 //! are sealed under a known client key, so every record decrypts and the fuzzer explores
 //! content types, padding, alerts, KeyUpdate (whole, split, requested or not) and records cut
 //! across reads, which random ciphertext would never reach.

@@ -24,8 +24,6 @@
 //! The reference for users is `docs/config.md`.
 
 mod admin;
-#[cfg(test)]
-mod backend_tests;
 mod backends;
 mod cidr;
 mod duration;
@@ -33,19 +31,11 @@ mod embedded;
 mod file;
 mod listeners;
 mod locate;
-#[cfg(test)]
-mod mqtt_tests;
-#[cfg(test)]
-mod rejections;
 mod routes;
 #[cfg(test)]
 pub(crate) mod test_pki;
 #[cfg(test)]
 mod tests;
-#[cfg(test)]
-mod tls_rejections;
-#[cfg(test)]
-mod tls_tests;
 mod validate;
 
 use std::net::SocketAddr;

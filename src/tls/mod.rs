@@ -7,4 +7,4 @@ pub use ringress_core::tls::*;
 pub mod server_config;
 
 #[cfg(test)]
-mod tests_memory;
+mod tests;

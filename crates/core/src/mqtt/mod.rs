@@ -23,7 +23,7 @@ mod properties;
 pub mod wire;
 
 #[cfg(test)]
-mod tests_connect;
+mod tests;
 
 pub use connack::{CONNACK_MAX_LEN, Connack, connack_bytes};
 pub use connect::{

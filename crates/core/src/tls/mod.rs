@@ -28,19 +28,7 @@ pub mod session;
 #[doc(hidden)]
 pub mod testbed;
 #[cfg(test)]
-mod tests_behind_finished;
-#[cfg(test)]
-mod tests_client_hello;
-#[cfg(test)]
-mod tests_failures;
-#[cfg(test)]
-mod tests_fuzz;
-#[cfg(test)]
-mod tests_records;
-#[cfg(test)]
-mod tests_session;
-#[cfg(test)]
-mod tests_split_key_update;
+mod tests;
 
 pub use error::{SentAlert, TlsError, TlsErrorKind};
 pub use info::{CertAlgorithms, ClientCert, KeyAlgorithm, TlsInfo};

@@ -1,0 +1,3 @@
+//! The MQTT codecs' unit tests, by topic.
+
+mod connect;
