@@ -14,8 +14,8 @@
 use rustls::AlertDescription;
 use rustls::server::Acceptor;
 
-/// TLS record header: content type (1), legacy version (2), length (2).
-const RECORD_HEADER_BYTES: usize = 5;
+use super::TlsErrorKind;
+use super::wire::{ALERT_LEVEL_FATAL, CONTENT_ALERT, CONTENT_HANDSHAKE, RECORD_HEADER_BYTES};
 
 /// Handshake message header: type (1), length (3).
 const HANDSHAKE_HEADER_BYTES: usize = 4;
@@ -26,9 +26,6 @@ const HANDSHAKE_HEADER_BYTES: usize = 4;
 /// classic, ~1.3-1.8 KiB with a post-quantum key share (X25519MLKEM768 alone is 1216 bytes).
 /// A hello split over several records still has to fit.
 pub const MAX_CLIENT_HELLO_BYTES: usize = RECORD_HEADER_BYTES + 16 * 1024;
-
-/// The TLS record content type of handshake messages.
-const CONTENT_TYPE_HANDSHAKE: u8 = 22;
 
 /// The lowest `legacy_version` we accept in a ClientHello: TLS 1.2.
 ///
@@ -52,8 +49,6 @@ pub struct HelloInfo {
     /// The server name, lowercased by rustls; None if absent (or an IP address, which
     /// RFC 6066 §3 forbids there and rustls ignores).
     pub sni: Option<Box<str>>,
-    /// The ALPN protocols offered, in the client's order; empty if none.
-    pub alpn: Vec<Box<[u8]>>,
 }
 
 /// Why the first bytes are not a ClientHello we accept.
@@ -77,11 +72,16 @@ pub enum HelloError {
 impl HelloError {
     /// A stable keyword for the access log.
     pub fn keyword(&self) -> &'static str {
+        self.kind().keyword()
+    }
+
+    /// The termination this is.
+    pub fn kind(&self) -> TlsErrorKind {
         match self {
-            HelloError::NotTls => "tls_not_tls",
-            HelloError::TooLarge => "tls_hello_too_large",
-            HelloError::Invalid => "tls_bad_hello",
-            HelloError::UnsupportedVersion => "tls_unsupported_version",
+            HelloError::NotTls => TlsErrorKind::NotTls,
+            HelloError::TooLarge => TlsErrorKind::HelloTooLarge,
+            HelloError::Invalid => TlsErrorKind::BadHello,
+            HelloError::UnsupportedVersion => TlsErrorKind::UnsupportedVersion,
         }
     }
 
@@ -104,7 +104,7 @@ impl HelloError {
 pub fn peek(bytes: &[u8]) -> Result<Peek, HelloError> {
     match bytes {
         [] => return Ok(Peek::Incomplete),
-        [CONTENT_TYPE_HANDSHAKE, ..] => {}
+        [CONTENT_HANDSHAKE, ..] => {}
         _ if is_sslv2_hello(bytes) => return Err(HelloError::UnsupportedVersion),
         _ => return Err(HelloError::NotTls),
     }
@@ -147,10 +147,6 @@ pub fn peek(bytes: &[u8]) -> Result<Peek, HelloError> {
             let hello = accepted.client_hello();
             Ok(Peek::Hello(HelloInfo {
                 sni: hello.server_name().map(Box::from),
-                alpn: hello
-                    .alpn()
-                    .map(|protocols| protocols.map(Box::from).collect())
-                    .unwrap_or_default(),
             }))
         }
     }
@@ -198,7 +194,7 @@ impl HandshakeFraming {
             let Some((payload, after)) = after.split_at_checked(len) else {
                 break;
             };
-            if header[0] != CONTENT_TYPE_HANDSHAKE {
+            if header[0] != CONTENT_HANDSHAKE {
                 framing.other_record = true;
                 break;
             }
@@ -232,7 +228,5 @@ impl HandshakeFraming {
 /// Record version 0x0303 as RFC 8446 §5.1 asks of everything but an initial ClientHello;
 /// TLS 1.2 clients accept it too.
 pub fn alert_record(desc: AlertDescription) -> [u8; 7] {
-    const CONTENT_TYPE_ALERT: u8 = 21;
-    const LEVEL_FATAL: u8 = 2;
-    [CONTENT_TYPE_ALERT, 3, 3, 0, 2, LEVEL_FATAL, u8::from(desc)]
+    [CONTENT_ALERT, 3, 3, 0, 2, ALERT_LEVEL_FATAL, u8::from(desc)]
 }

@@ -597,11 +597,6 @@ impl TlsSession {
         }
     }
 
-    /// How many bytes the last `read` left for the driver to hold.
-    pub fn held_len(&self) -> usize {
-        self.held
-    }
-
     /// Gives the session up for kernel TLS offload.
     ///
     /// Needs `ServerConfig::enable_secret_extraction`, a completed handshake and no held
