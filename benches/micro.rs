@@ -132,11 +132,30 @@ fn metrics_events(c: &mut Criterion) {
     let config = Config::from_toml(toml, ConfigSource::Embedded).expect("bench config");
     let shared = Shared::new(config, Err("bench".into()));
     let w = shared.metrics.worker(0);
-    const KEYWORDS: [&str; 20] = [
-        "tls_a", "tls_b", "tls_c", "tls_d", "tls_e", "tls_f", "tls_g", "tls_h", "tls_i", "tls_j",
-        "tls_k", "tls_l", "tls_m", "tls_n", "tls_o", "tls_p", "tls_q", "tls_r", "tls_s", "tls_t",
+    use ringress::tls::TlsErrorKind as K;
+    const KINDS: [K; 20] = [
+        K::BadRecord,
+        K::UnexpectedMessage,
+        K::DecryptError,
+        K::UnsupportedVersion,
+        K::NoCommonCipher,
+        K::NoCommonGroup,
+        K::NoCommonSignatureScheme,
+        K::NoCommonAlpn,
+        K::NoServerCert,
+        K::NoClientCert,
+        K::BadClientCert,
+        K::PeerMisbehaved,
+        K::PeerIncompatible,
+        K::TooManyKeyUpdates,
+        K::TooManyWarningAlerts,
+        K::TooManyEmptyRecords,
+        K::RenegotiationRefused,
+        K::TooMuchHeld,
+        K::HandshakeFailed,
+        K::NotTls,
     ];
-    for k in KEYWORDS {
+    for k in KINDS {
         w.closed(0, Termination::Tls(k));
     }
     let mut g = c.benchmark_group("metrics");
@@ -144,7 +163,7 @@ fn metrics_events(c: &mut Criterion) {
         b.iter(|| w.payload(black_box(0), Side::Client, black_box(1500)))
     });
     g.bench_function("closed_20th_keyword", |b| {
-        b.iter(|| w.closed(black_box(0), Termination::Tls(black_box("tls_t"))))
+        b.iter(|| w.closed(black_box(0), Termination::Tls(black_box(K::NotTls))))
     });
     g.bench_function("scrape_2_workers", |b| {
         b.iter(|| ringress::metrics::render(black_box(&shared)))

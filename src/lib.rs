@@ -2,29 +2,36 @@
 //!
 //! # Layout
 //!
-//! The modules follow the data path of one connection:
+//! Three packages. `ringress-core` (crates/core) is everything a connection decides, sans-IO
+//! and `#![forbid(unsafe_code)]`; this package, `ringress`, is the driver around it (the
+//! rings, sockets, config, metrics) and the only place with `unsafe` (`sys`);
+//! `ringress-bench` (crates/bench) holds the benchmark tools, so tokio stays out of the
+//! proxy's dependency tree. The core is re-exported here under the paths the driver uses.
 //!
-//! | step | module | what happens there |
+//! Along the data path of one connection (C: in the core, P: in this package):
+//!
+//! | step | where | what happens there |
 //! |---|---|---|
-//! | start-up | [`config`], [`runtime`] | validate the config (certificates, route tables), probe io_uring, bind one SO_REUSEPORT socket per listener per worker, spawn workers, wait for signals |
-//! | worker | [`worker`] | one thread, one io_uring ring, one connection slab; the event loop |
-//! | accept | `worker::accept`, [`rate_limit`] | multishot accept, `max_connections`, per-source connection rate, EMFILE back-off |
-//! | stages | [`conn`] | a connection's life as stages that only move forward |
-//! | PROXY-in | `worker::ingress`, [`proxy_protocol`] | the load balancer's v1/v2 header (sans-IO codec) |
-//! | TLS/ClientHello | `worker::ingress`, [`tls`] | ClientHello peek, rustls unbuffered handshake (sans-IO), per-route server configs |
-//! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
-//! | CONNECT | `worker::mqtt_connect`, [`mqtt`] | `mqtt = true`: read the first packet (decrypted, before the kTLS hand-off), check it with the sans-IO CONNECT parser, refuse with a CONNACK, keep client id/version/keep-alive; keep-alive → idle timeout |
-//! | upstream + PROXY-out | `worker::upstream`, [`balance`], [`proxy_out`] | choose a server (balance: round-robin, least-connections, client id, source; weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
-//! | health checks | `worker::checks`, [`health`] | worker 0 checks servers on its ring (tcp or MQTT CONNECT/CONNACK), rise/fall, a shared up/down board every worker reads; shutdown-sessions |
-//! | relay | [`relay`], `worker::relaying` | sans-IO per-direction state machine: recv → send → recv, half-close; userspace TLS records |
-//! | relay (splice) | `relay::splice`, `worker::splicing`, `sys::pipe` | `relay = "splice"`: readiness poll → splice(2) socket → pipe → socket, pipes lent per burst from a per-worker pool |
-//! | timers | [`timer`] | a lazy timer wheel for handshake and idle timeouts |
-//! | close | `worker::close`, [`access_log`] | cancel, wait for completions, close; one line per connection |
-//! | kTLS | `worker::kernel_tls`, `sys::ktls` | hand established sessions to the kernel; control records on the kTLS socket |
-//! | metrics | [`metrics`] | per-worker counters bumped where events happen; Prometheus text on the admin listener's own thread |
-//! | unsafe | [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, pipes and splice(2), raw fds, kTLS setsockopt/cmsg |
+//! | start-up | P [`config`], [`runtime`], `tls::server_config` | validate the config (certificates, route tables) and build the rustls server configs, probe io_uring, bind one SO_REUSEPORT socket per listener per worker, spawn workers, wait for signals |
+//! | worker | P [`worker`] | one thread, one io_uring ring, one connection slab (C `slab`); the event loop |
+//! | accept | P `worker::accept`, C [`rate_limit`] | multishot accept, `max_connections`, per-source connection rate, EMFILE back-off |
+//! | stages | C [`conn`] | a connection's life as stages that only move forward; [`conn::Termination`], typed, with one keyword each |
+//! | PROXY-in | P `worker::ingress`, C [`proxy_protocol`] | the load balancer's v1/v2 header |
+//! | TLS/ClientHello | P `worker::ingress`, C [`tls`] | ClientHello peek, rustls unbuffered handshake, our TLS 1.3 record layer, the post-handshake rules shared with kTLS, wire constants once |
+//! | route | C [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
+//! | CONNECT | P `worker::mqtt_connect`, C [`mqtt`] | `mqtt = true`: the first packet checked by the CONNECT parser, refused with a CONNACK, client id/version/keep-alive kept; `mqtt::frames` is the one encoder of packets we send (health checks, benchmark tools) |
+//! | upstream + PROXY-out | P `worker::upstream`, C [`balance`], [`proxy_out`] | choose a server (round-robin, least-connections, client id, source; weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
+//! | health checks | P `worker::checks`, C [`health`] | worker 0 checks servers on its ring (tcp or MQTT CONNECT/CONNACK), rise/fall, a shared up/down board; shutdown-sessions |
+//! | relay | C [`relay`], P `worker::relaying` | per-direction state machine: recv → send → recv, half-close; userspace TLS records |
+//! | relay (splice) | C `relay::splice`, P `worker::splicing`, `sys::pipe` | `relay = "splice"`: readiness poll → splice(2) socket → pipe → socket, pipes lent per burst |
+//! | kTLS | P `worker::kernel_tls`, `sys::ktls` | hand established sessions to the kernel; control records on the kTLS socket, by the core's post-handshake rules |
+//! | timers | C [`timer`] | a lazy timer wheel for handshake and idle timeouts |
+//! | close | P `worker::close`, C [`access_log`] | cancel, wait for completions, close; one line per connection |
+//! | metrics | P [`metrics`] | per-worker counters bumped where events happen; Prometheus text on the admin listener's own thread |
+//! | unsafe | P [`sys`] | the only place with `unsafe`: ring submissions, the provided-buffer ring, pipes and splice(2), raw fds, kTLS setsockopt/cmsg, getrusage for the tools |
 //!
-//! Benchmark tools: [`loadgen`] (`ringress-load`, `ringress-sink`).
+//! Unit tests: a module's child `tests`, in `module/tests.rs` or `module/tests/{topic}.rs`;
+//! `tests/` runs the real binary against real peers.
 #![deny(unsafe_code)]
 
 // The sans-IO core, under the paths the driver has always used.

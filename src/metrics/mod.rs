@@ -188,7 +188,12 @@ impl WorkerCounters {
 
     /// A completed session went to the kernel (kTLS) or stayed in userspace; `fallback`: why
     /// `tls_offload = "auto"` stayed in userspace.
-    pub fn offload(&self, listener: u16, kernel: bool, fallback: Option<&'static str>) {
+    pub fn offload(
+        &self,
+        listener: u16,
+        kernel: bool,
+        fallback: Option<crate::access_log::OffloadFallback>,
+    ) {
         let mode = if kernel {
             Fixed::OffloadKernel
         } else {
@@ -196,7 +201,7 @@ impl WorkerCounters {
         };
         self.fixed(listener, mode, 1);
         if let Some(reason) = fallback {
-            self.offload_fallbacks.add((listener, reason), 1);
+            self.offload_fallbacks.add((listener, reason.keyword()), 1);
         }
     }
 

@@ -20,7 +20,11 @@ fn events_land_in_their_counters() {
     w.payload(1, Side::Client, 10);
     w.payload(1, Side::Server, 4);
     w.handshake_done(1);
-    w.offload(1, false, Some("ktls_unavailable"));
+    w.offload(
+        1,
+        false,
+        Some(crate::access_log::OffloadFallback::Unavailable),
+    );
     w.payload(7, Side::Client, 1); // an unknown listener is ignored, not a panic
     assert_eq!(w.fixed_value(1, Fixed::Accepted), 1);
     assert_eq!(w.fixed_value(1, Fixed::BytesIn), 10);

@@ -27,25 +27,21 @@ use std::io;
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 
+use ringress_core::tls::KernelTlsFailure;
 use rustls::{CipherSuite, ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion};
 
 /// Name of the kernel's TLS upper-layer protocol, as `setsockopt(TCP_ULP)` wants it.
 const TLS_ULP: &[u8] = b"tls";
 
-/// TLS record content types (RFC 8446 §5.1) the caller meets on a kTLS socket.
-pub const CONTENT_TYPE_ALERT: u8 = 21;
-pub const CONTENT_TYPE_HANDSHAKE: u8 = 22;
-pub const CONTENT_TYPE_APPLICATION_DATA: u8 = 23;
+/// The wire constants a kTLS caller meets (record types, close_notify, the largest record).
+pub use ringress_core::tls::wire::{
+    ALERT_CLOSE_NOTIFY, ALERT_LEVEL_WARNING, CONTENT_ALERT as CONTENT_TYPE_ALERT,
+    CONTENT_APPLICATION_DATA as CONTENT_TYPE_APPLICATION_DATA,
+    CONTENT_HANDSHAKE as CONTENT_TYPE_HANDSHAKE, MAX_RECORD_PLAINTEXT,
+};
+
 /// What [`Record::content_type`] says when `recvmsg` returned no record type (end of stream).
 pub const CONTENT_TYPE_NONE: u8 = 0;
-
-/// Alert level and description of close_notify (RFC 8446 §6.1): level warning(1), desc 0.
-pub const ALERT_LEVEL_WARNING: u8 = 1;
-pub const ALERT_CLOSE_NOTIFY: u8 = 0;
-
-/// The largest TLS plaintext record (RFC 8446 §5.1): a [`recv_record`] buffer this big never
-/// gets a record in pieces.
-pub const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
 
 /// Why this kernel cannot do kTLS (from [`probe`]). The Display names the failing step and the
 /// errno, so the start-up log line is enough to diagnose it.
@@ -102,13 +98,18 @@ pub enum KtlsError {
 impl KtlsError {
     /// A stable keyword for logs (`offload_fallback=...`, close causes).
     pub fn keyword(&self) -> &'static str {
+        self.failure().keyword()
+    }
+
+    /// What failed, without the `io::Error`: a connection's termination.
+    pub fn failure(&self) -> KernelTlsFailure {
         match self {
-            KtlsError::UnsupportedVersion(_) => "ktls_unsupported_version",
-            KtlsError::UnsupportedCipher => "ktls_unsupported_cipher",
-            KtlsError::Ulp(_) => "ktls_ulp_failed",
-            KtlsError::Tx(_) => "ktls_tx_failed",
-            KtlsError::Rx(_) => "ktls_rx_failed",
-            KtlsError::RekeyUnsupported(_) => "ktls_rekey_unsupported",
+            KtlsError::UnsupportedVersion(_) => KernelTlsFailure::UnsupportedVersion,
+            KtlsError::UnsupportedCipher => KernelTlsFailure::UnsupportedCipher,
+            KtlsError::Ulp(_) => KernelTlsFailure::Ulp,
+            KtlsError::Tx(_) => KernelTlsFailure::Tx,
+            KtlsError::Rx(_) => KernelTlsFailure::Rx,
+            KtlsError::RekeyUnsupported(_) => KernelTlsFailure::RekeyUnsupported,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::{Conn, Op, Token, Worker};
 use crate::access_log::{CloseRecord, log_close};
 use crate::conn::{Stage, Termination};
+use crate::proxy_out::HeaderKind;
 use crate::relay::RelayKind;
 use crate::slab::Key;
 use crate::sys::net;
@@ -136,9 +137,9 @@ impl Worker {
             backend: backend.map(|b| b.name.as_str()),
             server: backend.zip(conn.server).map(|(b, s)| b.servers[s as usize]),
             tls: meta.and_then(|m| m.tls.as_ref()),
-            tls_offload: meta.map(|m| m.tls_offload).filter(|o| !o.is_empty()),
+            tls_offload: meta.and_then(|m| m.tls_offload),
             offload_fallback: meta.and_then(|m| m.offload_fallback),
-            proxy: meta.map_or("none", |m| m.proxy_sent),
+            proxy: meta.map_or(HeaderKind::None, |m| m.proxy_sent),
             relay: relay_kind.map(RelayKind::as_str),
             mqtt: conn.mqtt.as_deref(),
             bytes_in,

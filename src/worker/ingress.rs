@@ -20,7 +20,7 @@ use crate::sys::buf_ring::Buf;
 use crate::sys::net;
 use crate::sys::uring::Completion;
 use crate::tls::client_hello::{self, Peek, alert_record};
-use crate::tls::{MAX_HELD_BYTES, TlsSession};
+use crate::tls::{MAX_HELD_BYTES, TlsErrorKind, TlsSession};
 
 impl Worker {
     pub(super) fn submit_ingress_recv(&mut self, key: Key, conn: &mut Conn) {
@@ -71,11 +71,11 @@ impl Worker {
         self.ring.bufs_mut().recycle(buf);
         if !appended {
             let cause = match &conn.stage {
-                Stage::ClientHello { .. } => Termination::Tls("tls_hello_too_large"),
+                Stage::ClientHello { .. } => Termination::Tls(TlsErrorKind::HelloTooLarge),
                 Stage::MqttConnect(m) if m.tls.is_none() => {
-                    Termination::Mqtt(ConnectErrorKind::TooLarge.keyword())
+                    Termination::Mqtt(ConnectErrorKind::TooLarge)
                 }
-                _ => Termination::Tls("tls_handshake_too_large"),
+                _ => Termination::Tls(TlsErrorKind::HandshakeTooLarge),
             };
             self.begin_close(conn, cause);
             return;
@@ -125,12 +125,12 @@ impl Worker {
         if listener.tls != TlsMode::None {
             (
                 client_hello::MAX_CLIENT_HELLO_BYTES,
-                Termination::Tls(client_hello::HelloError::TooLarge.keyword()),
+                Termination::Tls(client_hello::HelloError::TooLarge.kind()),
             )
         } else if listener.mqtt.is_some() {
             (
                 self.mqtt_pending_limit(conn),
-                Termination::Mqtt(ConnectErrorKind::TooLarge.keyword()),
+                Termination::Mqtt(ConnectErrorKind::TooLarge),
             )
         } else {
             (
@@ -188,7 +188,7 @@ impl Worker {
             Ok(Peek::Incomplete) => return self.submit_ingress_recv(key, conn),
             Ok(Peek::Hello(hello)) => hello,
             Err(error) => {
-                let cause = Termination::Tls(error.keyword());
+                let cause = Termination::Tls(error.kind());
                 return match error.alert() {
                     Some(alert) => self.close_after_send(key, conn, &alert_record(alert), cause),
                     None => self.begin_close(conn, cause),
@@ -242,7 +242,7 @@ impl Worker {
                     }));
                     self.advance_handshake(key, conn);
                 }
-                Err(error) => self.begin_close(conn, Termination::Tls(error.keyword())),
+                Err(error) => self.begin_close(conn, Termination::Tls(error.kind)),
             },
         }
     }
@@ -279,7 +279,7 @@ impl Worker {
             Err(error) => {
                 tracing::debug!(worker = self.id, %client, %error, "TLS error during ingress");
                 let alert = std::mem::take(&mut hs.outgoing);
-                Err((Termination::Tls(error.keyword()), alert))
+                Err((Termination::Tls(error.kind), alert))
             }
         }
     }

@@ -14,15 +14,15 @@ use rustls::kernel::KernelConnection;
 use rustls::server::ServerConnectionData;
 
 use super::{Conn, TlsRelay, Worker};
+use crate::access_log::{Offload, OffloadFallback};
 use crate::config::TlsOffload;
 use crate::conn::{Side, Termination};
 use crate::relay::Received;
 use crate::sys::buf_ring::Buf;
 use crate::sys::ktls;
-use crate::tls::TlsSession;
-use crate::tls::post_handshake::{
-    CONTENT_HANDSHAKE, Event, Fatal, KEY_UPDATE_NOT_REQUESTED, PostHandshake, RECORD_BUDGET,
-};
+use crate::tls::post_handshake::{Event, Fatal, PostHandshake, RECORD_BUDGET};
+use crate::tls::wire::{CONTENT_HANDSHAKE, KEY_UPDATE_NOT_REQUESTED};
+use crate::tls::{KernelTlsFailure, TlsErrorKind, TlsSession};
 
 /// What a kTLS connection keeps in userspace: record counting, and the rustls state that key
 /// updates need — only where one can happen. That state (~800 bytes: key schedule, suite,
@@ -47,7 +47,7 @@ pub(super) struct KernelTls {
 enum Handoff {
     Kernel(Box<KernelTls>),
     /// Stay in userspace, for this reason (None: configured so).
-    Userspace(Box<TlsSession>, Vec<u8>, Option<&'static str>),
+    Userspace(Box<TlsSession>, Vec<u8>, Option<OffloadFallback>),
     /// The session was consumed but the kernel refused it: close.
     Failed(Termination),
 }
@@ -65,7 +65,7 @@ impl Worker {
         match self.handoff(conn, session, held) {
             Handoff::Kernel(state) => {
                 self.counters().offload(conn.listener, true, None);
-                conn.meta_mut().tls_offload = "kernel";
+                conn.meta_mut().tls_offload = Some(Offload::Kernel);
                 conn.ktls = Some(state);
                 true
             }
@@ -76,12 +76,12 @@ impl Worker {
                 // TLS 1.3 records go through our own record layer from here on (a tenth of
                 // the memory of rustls' state); TLS 1.2 stays with rustls.
                 if let Err(error) = session.prefer_own_records() {
-                    self.begin_close(conn, Termination::Tls(error.kind.keyword()));
+                    self.begin_close(conn, Termination::Tls(error.kind));
                     return false;
                 }
                 self.counters().offload(conn.listener, false, reason);
                 let meta = conn.meta_mut();
-                meta.tls_offload = "userspace";
+                meta.tls_offload = Some(Offload::Userspace);
                 meta.offload_fallback = reason;
                 conn.tls = Some(Box::new(TlsRelay {
                     session: *session,
@@ -111,27 +111,31 @@ impl Worker {
             return Handoff::Userspace(Box::new(session), held, None);
         }
         let Ok(support) = self.shared.ktls else {
-            return Handoff::Userspace(Box::new(session), held, Some("ktls_unavailable"));
+            return Handoff::Userspace(Box::new(session), held, Some(OffloadFallback::Unavailable));
         };
         // Bytes already read past the handshake can't be given to the kernel.
         // Held bytes, or records behind the client's Finished that were not plain data under
         // the first key (our record layer took those; `TlsSession::read`).
         if !held.is_empty() || session.has_own_records() {
-            return Handoff::Userspace(Box::new(session), held, Some("ktls_bytes_held"));
+            return Handoff::Userspace(Box::new(session), held, Some(OffloadFallback::BytesHeld));
         }
         let Some((version, suite)) = session.negotiated_suite() else {
-            return Handoff::Userspace(Box::new(session), held, Some("ktls_no_suite"));
+            return Handoff::Userspace(Box::new(session), held, Some(OffloadFallback::NoSuite));
         };
         if !ktls::supports(version, suite) {
-            return Handoff::Userspace(Box::new(session), held, Some("ktls_unsupported_cipher"));
+            return Handoff::Userspace(
+                Box::new(session),
+                held,
+                Some(OffloadFallback::UnsupportedCipher),
+            );
         }
         let handoff = match session.into_kernel() {
             Ok(handoff) => handoff,
-            Err(error) => return Handoff::Failed(Termination::Tls(error.keyword())),
+            Err(error) => return Handoff::Failed(Termination::Tls(error.kind)),
         };
         if let Err(error) = ktls::enable(conn.client_fd, &handoff.secrets, version) {
             tracing::warn!(worker = self.id, client = %conn.client, %error, "kernel TLS hand-off failed; closing");
-            return Handoff::Failed(Termination::Tls(error.keyword()));
+            return Handoff::Failed(Termination::Tls(TlsErrorKind::Kernel(error.failure())));
         }
         let aes = !matches!(
             suite,
@@ -204,7 +208,7 @@ impl Worker {
                             );
                         }
                         tracing::debug!(worker = self.id, client = %conn.client, cause = fatal.kind.keyword(), "kTLS control record refused");
-                        self.begin_close(conn, Termination::Tls(fatal.kind.keyword()));
+                        self.begin_close(conn, Termination::Tls(fatal.kind));
                         None
                     }
                 }
@@ -229,14 +233,16 @@ impl Worker {
         };
         let Some(connection) = state.rekey.as_mut() else {
             tracing::info!(worker = self.id, client = %conn.client, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
-            return Err(Termination::Tls("ktls_rekey_unsupported"));
+            return Err(Termination::Tls(TlsErrorKind::Kernel(
+                KernelTlsFailure::RekeyUnsupported,
+            )));
         };
         let secrets = connection
             .update_rx_secret()
-            .map_err(|_| Termination::Tls("tls_unexpected_message"))?;
+            .map_err(|_| Termination::Tls(TlsErrorKind::UnexpectedMessage))?;
         ktls::update_rx(conn.client_fd, state.version, &secrets).map_err(|e| {
             tracing::info!(worker = self.id, client = %conn.client, error = %e, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
-            Termination::Tls(e.keyword())
+            Termination::Tls(TlsErrorKind::Kernel(e.failure()))
         })?;
         if reply {
             if client_send_in_flight {
@@ -270,7 +276,7 @@ impl Worker {
         if state.tx_update_pending || state.tx_records >= state.tx_record_limit {
             // TLS 1.2 cannot rekey; nor can a kernel before 6.14 (`rekey` is None for both).
             if state.rekey.is_none() {
-                return Err(Termination::Tls("tls_key_limit"));
+                return Err(Termination::Tls(TlsErrorKind::KeyLimit));
             }
             rekey_tx(conn.client_fd, state)?;
         }
@@ -294,13 +300,14 @@ fn rekey_tx(fd: std::os::fd::RawFd, state: &mut KernelTls) -> Result<(), Termina
     let connection = state
         .rekey
         .as_mut()
-        .ok_or(Termination::Tls("tls_key_limit"))?;
+        .ok_or(Termination::Tls(TlsErrorKind::KeyLimit))?;
     ktls::send_record(fd, CONTENT_HANDSHAKE, &KEY_UPDATE_NOT_REQUESTED)
         .map_err(|_| Termination::Io(Side::Client))?;
     let secrets = connection
         .update_tx_secret()
-        .map_err(|_| Termination::Tls("tls_key_limit"))?;
-    ktls::update_tx(fd, state.version, &secrets).map_err(|e| Termination::Tls(e.keyword()))?;
+        .map_err(|_| Termination::Tls(TlsErrorKind::KeyLimit))?;
+    ktls::update_tx(fd, state.version, &secrets)
+        .map_err(|e| Termination::Tls(TlsErrorKind::Kernel(e.failure())))?;
     state.tx_records = 0;
     state.tx_update_pending = false;
     Ok(())

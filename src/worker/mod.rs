@@ -233,17 +233,17 @@ struct Meta {
     sni: Option<Box<str>>,
     route: Option<u16>,
     tls: Option<crate::tls::TlsInfo>,
-    /// The PROXY header sent to the backend (access-log name of the mode).
-    proxy_sent: &'static str,
+    /// The PROXY header sent to the backend.
+    proxy_sent: crate::proxy_out::HeaderKind,
     /// Bytes of that header: sent upstream, but not the client's.
     header_bytes: u64,
     /// Bytes TLS added to what the server sent (record headers, tags): sent to the client,
     /// but not the server's. The access log reports payload both ways.
     tls_overhead: u64,
-    /// Who does the record crypto after the handshake: `kernel` or `userspace`.
-    tls_offload: &'static str,
+    /// Who does the record crypto after the handshake (terminated TLS only).
+    tls_offload: Option<crate::access_log::Offload>,
     /// Why `tls_offload = "auto"` stayed in userspace.
-    offload_fallback: Option<&'static str>,
+    offload_fallback: Option<crate::access_log::OffloadFallback>,
     /// Servers still to try after a failed connect, the next one last (filled at the first
     /// failure, so a connection that connects at once never allocates it).
     failover: Vec<u16>,

@@ -99,7 +99,7 @@ impl Worker {
     /// Not a valid CONNECT: the CONNACK the protocol has for it, if any, then close.
     fn refuse_connect(&mut self, key: Key, conn: &mut Conn, error: ConnectError) {
         tracing::debug!(worker = self.id, client = %conn.client, %error, "CONNECT refused");
-        let cause = Termination::Mqtt(error.keyword());
+        let cause = Termination::Mqtt(error.kind);
         let Some(connack) = error.connack() else {
             return self.begin_close(conn, cause);
         };

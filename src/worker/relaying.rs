@@ -207,7 +207,7 @@ impl Worker {
             Err(error) => {
                 self.ring.bufs_mut().recycle(buf);
                 tracing::debug!(worker = self.id, client = %conn.client, %error, "TLS error while relaying");
-                self.begin_close(conn, Termination::Tls(error.keyword()));
+                self.begin_close(conn, Termination::Tls(error.kind));
                 None
             }
         }
@@ -317,7 +317,7 @@ impl Worker {
                 let room = (self.ring.bufs().rx_capacity() as usize).saturating_sub(tls.held.len());
                 if room == 0 {
                     // Only a post-handshake message spread over many records gets here.
-                    return self.begin_close(conn, Termination::Tls("tls_too_much_held"));
+                    return self.begin_close(conn, Termination::Tls(TlsErrorKind::TooMuchHeld));
                 }
                 self.ring.recv_at_most(conn.client_fd, room as u32, token);
             }

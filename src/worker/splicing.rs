@@ -10,6 +10,7 @@ use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
 use crate::sys::net;
 use crate::sys::pipe::Pipe;
+use crate::tls::TlsErrorKind;
 
 type Step = SpliceStep<Buf, Pipe>;
 
@@ -194,7 +195,7 @@ impl Worker {
         }
         *control_records += 1;
         if *control_records > CONTROL_RECORDS_PER_WAKE {
-            self.begin_close(conn, Termination::Tls("tls_unexpected_message"));
+            self.begin_close(conn, Termination::Tls(TlsErrorKind::UnexpectedMessage));
             return None;
         }
         conn.touch(source, self.now_ms);

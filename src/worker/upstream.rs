@@ -14,6 +14,7 @@ use crate::balance::{Balance, Selector, ServerSpec, source_key};
 use crate::config::{Backend, OnMarkedDown};
 use crate::conn::{Stage, Termination};
 use crate::proxy_out;
+use crate::proxy_out::HeaderKind;
 use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
 use crate::sys::net;
@@ -82,14 +83,14 @@ impl Worker {
     ) -> Result<Option<Buf>, Termination> {
         let mode = &self.shared.config.backends[backend].proxy_protocol;
         let kind = proxy_out::kind(mode);
-        if conn.meta.is_some() || kind != "none" {
+        if conn.meta.is_some() || kind != HeaderKind::None {
             conn.meta_mut().proxy_sent = kind;
         }
-        if kind == "none" && early.is_empty() {
+        if kind == HeaderKind::None && early.is_empty() {
             return Ok(None);
         }
         let mut header = [0u8; proxy_out::MAX_HEADER_BYTES];
-        let header_len = if kind == "none" {
+        let header_len = if kind == HeaderKind::None {
             0
         } else {
             let local = self.local_addr(conn);

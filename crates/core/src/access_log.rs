@@ -8,7 +8,63 @@ use std::time::Duration;
 
 use crate::conn::Termination;
 use crate::mqtt::MqttInfo;
+use crate::proxy_out::HeaderKind;
 use crate::tls::{ClientCert, TlsInfo};
+
+/// Who encrypts and decrypts a terminated session's records after the handshake (the access
+/// log's `tls_offload`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offload {
+    Kernel,
+    Userspace,
+}
+
+impl Offload {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Offload::Kernel => "kernel",
+            Offload::Userspace => "userspace",
+        }
+    }
+}
+
+/// Why `tls_offload = "auto"` kept a session in userspace (the access log's
+/// `offload_fallback`, the metrics' `reason`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OffloadFallback {
+    /// This kernel has no kTLS.
+    Unavailable,
+    /// Bytes had arrived beyond what the kernel can take over (records after the handshake
+    /// that our record layer read first).
+    BytesHeld,
+    /// The session named no cipher suite.
+    NoSuite,
+    /// A cipher the kernel cannot take.
+    UnsupportedCipher,
+}
+
+impl OffloadFallback {
+    pub const fn keyword(self) -> &'static str {
+        match self {
+            OffloadFallback::Unavailable => "ktls_unavailable",
+            OffloadFallback::BytesHeld => "ktls_bytes_held",
+            OffloadFallback::NoSuite => "ktls_no_suite",
+            OffloadFallback::UnsupportedCipher => "ktls_unsupported_cipher",
+        }
+    }
+}
+
+impl fmt::Display for OffloadFallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.keyword())
+    }
+}
+
+impl fmt::Display for Offload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Everything the line says about one connection.
 pub struct CloseRecord<'a> {
@@ -23,12 +79,12 @@ pub struct CloseRecord<'a> {
     /// The server the connection was relayed to (or last tried).
     pub server: Option<SocketAddr>,
     pub tls: Option<&'a TlsInfo>,
-    /// `kernel` or `userspace` for terminated TLS.
-    pub tls_offload: Option<&'static str>,
+    /// Who does the record crypto for terminated TLS.
+    pub tls_offload: Option<Offload>,
     /// Why `tls_offload = "auto"` stayed in userspace.
-    pub offload_fallback: Option<&'static str>,
+    pub offload_fallback: Option<OffloadFallback>,
     /// PROXY header sent to the server: `none`, `v1`, `v2`, `v2-ssl`, `v2-ssl-cn`.
-    pub proxy: &'static str,
+    pub proxy: HeaderKind,
     /// `splice` or `copy`: how bytes were relayed (absent if the connection never relayed).
     pub relay: Option<&'static str>,
     /// What the client's CONNECT said (`mqtt = true` listeners, once it was read).
@@ -55,7 +111,7 @@ impl Default for CloseRecord<'_> {
             tls: None,
             tls_offload: None,
             offload_fallback: None,
-            proxy: "none",
+            proxy: HeaderKind::None,
             relay: None,
             mqtt: None,
             bytes_in: 0,

@@ -14,8 +14,9 @@
 
 use std::fmt;
 
+use crate::mqtt::ConnectErrorKind;
 use crate::relay::{Relay, SpliceRelay};
-use crate::tls::TlsSession;
+use crate::tls::{TlsErrorKind, TlsSession};
 
 /// Which socket of a proxied connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,11 +72,11 @@ pub enum Termination {
     /// A health check marked the server down and its backend has
     /// `on_marked_down = "shutdown-sessions"`.
     ServerMarkedDown,
-    /// A TLS failure, with the TLS layer's keyword (`tls_not_tls`, `tls_bad_client_cert`, ...).
-    Tls(&'static str),
-    /// `mqtt = true`: the client's first packet was refused, with the MQTT parser's keyword
+    /// A TLS failure; its keyword is the TLS layer's (`tls_not_tls`, `tls_bad_client_cert`, ...).
+    Tls(TlsErrorKind),
+    /// `mqtt = true`: the client's first packet was refused; its keyword is the MQTT parser's
     /// (`mqtt_malformed`, `mqtt_not_connect`, `mqtt_connect_too_large`, ...).
-    Mqtt(&'static str),
+    Mqtt(ConnectErrorKind),
     /// `max_connection_rate_per_source` was exceeded; closed right after accept (or after
     /// the PROXY header named the client).
     RateLimited,
@@ -109,7 +110,8 @@ impl Termination {
             Termination::NoRoute => "no_route",
             Termination::NoServerAvailable => "no_server_available",
             Termination::ServerMarkedDown => "server_marked_down",
-            Termination::Tls(keyword) | Termination::Mqtt(keyword) => keyword,
+            Termination::Tls(kind) => kind.keyword(),
+            Termination::Mqtt(kind) => kind.keyword(),
             Termination::RateLimited => "rate_limited",
             Termination::Reset(Side::Client) => "error:client_reset",
             Termination::Reset(Side::Server) => "error:server_reset",

@@ -52,14 +52,44 @@ pub struct ClientView<'a> {
     pub cert: Option<&'a CertAlgorithms>,
 }
 
-/// The access-log name of a PROXY mode.
-pub fn kind(mode: &ProxyProtocol) -> &'static str {
+/// Which PROXY header a connection sent its server (the access log's `proxy`), in HAProxy's
+/// names for the modes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum HeaderKind {
+    #[default]
+    None,
+    V1,
+    V2,
+    V2Ssl,
+    V2SslCn,
+}
+
+impl HeaderKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            HeaderKind::None => "none",
+            HeaderKind::V1 => "v1",
+            HeaderKind::V2 => "v2",
+            HeaderKind::V2Ssl => "v2-ssl",
+            HeaderKind::V2SslCn => "v2-ssl-cn",
+        }
+    }
+}
+
+impl std::fmt::Display for HeaderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The header a PROXY mode sends.
+pub fn kind(mode: &ProxyProtocol) -> HeaderKind {
     match mode {
-        ProxyProtocol::None => "none",
-        ProxyProtocol::V1 => "v1",
-        ProxyProtocol::V2(options) if options.sends_cn() => "v2-ssl-cn",
-        ProxyProtocol::V2(options) if options.sends_ssl() => "v2-ssl",
-        ProxyProtocol::V2(_) => "v2",
+        ProxyProtocol::None => HeaderKind::None,
+        ProxyProtocol::V1 => HeaderKind::V1,
+        ProxyProtocol::V2(options) if options.sends_cn() => HeaderKind::V2SslCn,
+        ProxyProtocol::V2(options) if options.sends_ssl() => HeaderKind::V2Ssl,
+        ProxyProtocol::V2(_) => HeaderKind::V2,
     }
 }
 

@@ -3,6 +3,7 @@
 
 use rustls::unbuffered::{EncodeError, EncryptError, InsufficientSizeError};
 
+use super::wire::MAX_RECORD_PLAINTEXT;
 use super::{TlsError, TlsErrorKind};
 
 /// Runs a rustls encoder that writes into a slice, growing `outgoing` to fit.
@@ -46,7 +47,6 @@ pub(crate) fn append_with<E>(
 /// `max_fragment_size`) and adds at most 29 bytes to each: 5 of header plus, for TLS 1.2 GCM,
 /// an 8-byte explicit nonce and a 16-byte tag (TLS 1.3: 1 content-type byte and the tag).
 pub(crate) fn encrypted_size_estimate(plaintext_len: usize) -> usize {
-    const MAX_RECORD_PLAINTEXT: usize = 16 * 1024;
     const MAX_RECORD_OVERHEAD: usize = 29;
     plaintext_len + plaintext_len.div_ceil(MAX_RECORD_PLAINTEXT) * MAX_RECORD_OVERHEAD
 }

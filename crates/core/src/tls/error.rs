@@ -7,6 +7,8 @@
 use rustls::AlertDescription;
 use rustls::{CertificateError, Error as RustlsError, PeerIncompatible};
 
+use super::wire::CONTENT_ALERT;
+
 /// Why a TLS session failed, and what it wrote to the client about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{kind} ({alert})")]
@@ -51,6 +53,44 @@ impl std::fmt::Display for SentAlert {
             SentAlert::None => f.write_str("no alert sent"),
             SentAlert::Known(desc) => write!(f, "sent alert {desc:?}"),
             SentAlert::Encrypted => f.write_str("sent an encrypted alert"),
+        }
+    }
+}
+
+/// What the kernel refused, when a session is handed to kTLS or rekeyed there (the proxy's
+/// `sys::ktls` errors, without their `io::Error`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KernelTlsFailure {
+    /// kTLS does TLS 1.2 and 1.3 only.
+    #[error("unsupported protocol version")]
+    UnsupportedVersion,
+    /// A cipher the kernel cannot take.
+    #[error("unsupported cipher")]
+    UnsupportedCipher,
+    /// `setsockopt(TCP_ULP, "tls")` failed.
+    #[error("attaching the tls ULP failed")]
+    Ulp,
+    /// Installing the transmit key failed.
+    #[error("installing the transmit key failed")]
+    Tx,
+    /// Installing the receive key failed.
+    #[error("installing the receive key failed")]
+    Rx,
+    /// The kernel cannot take a new key (Linux before 6.14).
+    #[error("rekeying is unsupported")]
+    RekeyUnsupported,
+}
+
+impl KernelTlsFailure {
+    /// A stable keyword for logs (`offload_fallback=...`, close causes).
+    pub const fn keyword(self) -> &'static str {
+        match self {
+            KernelTlsFailure::UnsupportedVersion => "ktls_unsupported_version",
+            KernelTlsFailure::UnsupportedCipher => "ktls_unsupported_cipher",
+            KernelTlsFailure::Ulp => "ktls_ulp_failed",
+            KernelTlsFailure::Tx => "ktls_tx_failed",
+            KernelTlsFailure::Rx => "ktls_rx_failed",
+            KernelTlsFailure::RekeyUnsupported => "ktls_rekey_unsupported",
         }
     }
 }
@@ -124,6 +164,25 @@ pub enum TlsErrorKind {
     /// A rustls failure after the handshake that fits none of the above.
     #[error("TLS protocol error")]
     ProtocolError,
+    /// The first bytes are not a TLS record (plain text on a TLS port, most often).
+    #[error("not TLS")]
+    NotTls,
+    /// The ClientHello is larger than we read before routing.
+    #[error("ClientHello too large")]
+    HelloTooLarge,
+    /// The ClientHello does not parse.
+    #[error("malformed ClientHello")]
+    BadHello,
+    /// The client's handshake flight is larger than we hold.
+    #[error("TLS handshake too large")]
+    HandshakeTooLarge,
+    /// A TLS 1.3 key was used for the most records it may protect and the session could not
+    /// move to the next one.
+    #[error("TLS key usage limit reached")]
+    KeyLimit,
+    /// The kernel refused the session or a new key for it.
+    #[error("kernel TLS: {0}")]
+    Kernel(KernelTlsFailure),
 
     // ---- the driver's misuse, our config, our own limits ----
     /// rustls refused the server config when creating a session.
@@ -172,6 +231,12 @@ impl TlsErrorKind {
             TlsErrorKind::TooMuchHeld => "tls_too_much_held",
             TlsErrorKind::HandshakeFailed => "tls_handshake_failed",
             TlsErrorKind::ProtocolError => "tls_protocol_error",
+            TlsErrorKind::NotTls => "tls_not_tls",
+            TlsErrorKind::HelloTooLarge => "tls_hello_too_large",
+            TlsErrorKind::BadHello => "tls_bad_hello",
+            TlsErrorKind::HandshakeTooLarge => "tls_handshake_too_large",
+            TlsErrorKind::KeyLimit => "tls_key_limit",
+            TlsErrorKind::Kernel(failure) => failure.keyword(),
             TlsErrorKind::Config => "tls_config",
             TlsErrorKind::NotReady => "tls_not_ready",
             TlsErrorKind::Closed => "tls_closed",
@@ -255,9 +320,8 @@ fn cert_alert(e: &CertificateError) -> AlertDescription {
 /// A record is `type(1) version(2) length(2) payload`; an alert payload in the clear is
 /// `level(1) description(1)`. Encrypted alerts are longer or typed 23 (TLS 1.3) and return None.
 pub(crate) fn plaintext_alert(bytes: &[u8]) -> Option<AlertDescription> {
-    const ALERT: u8 = 21;
     match bytes {
-        [ALERT, _, _, 0, 2, _level, desc, ..] => Some(AlertDescription::from(*desc)),
+        [CONTENT_ALERT, _, _, 0, 2, _level, desc, ..] => Some(AlertDescription::from(*desc)),
         _ => None,
     }
 }

@@ -8,10 +8,9 @@
 
 use rustls::CipherSuite;
 
-use super::post_handshake::{
-    CONTENT_APPLICATION_DATA, Event, MAX_KEY_UPDATES_WITHOUT_DATA, PostHandshake,
-};
+use super::post_handshake::{Event, MAX_KEY_UPDATES_WITHOUT_DATA, PostHandshake};
 use super::records::Records;
+use super::wire::CONTENT_APPLICATION_DATA;
 
 const SUITES: [CipherSuite; 3] = [
     CipherSuite::TLS13_AES_128_GCM_SHA256,

@@ -6,10 +6,11 @@
 //! |---|---|---|
 //! | before a session | [`client_hello`] | peek at the ClientHello for SNI routing or pass-through; alerts for refusing a client |
 //! | handshake, records | [`session`] | [`TlsSession`]: rustls' unbuffered server connection over the driver's buffers |
-//! | after the handshake, both record layers | `post_handshake` | what the client may send once encrypted (alerts, KeyUpdate), and the bounds on it, shared by `records` and the kTLS path |
+//! | after the handshake, both record layers | [`post_handshake`] | what the client may send once encrypted (alerts, KeyUpdate), and the bounds on it, shared by `records` and the kTLS path |
 //! | TLS 1.3 records after the handshake | `records` | our own record layer (AEAD keys, KeyUpdate) when the kernel has no TLS: 244 B of Rust heap per session instead of rustls' ~2.3 KiB |
 //! | outcome | [`info`] | [`TlsInfo`]: version, cipher, ALPN, SNI, client certificate, as HAProxy spells them |
-//! | failure | [`error`] | [`TlsError`]: `Copy`, with the alert sent and a stable access-log keyword |
+//! | failure | [`error`] | [`TlsError`]: `Copy`, with the alert sent and a stable access-log keyword; [`TlsErrorKind`] is every TLS termination, the kernel's refusals included |
+//! | wire | [`wire`] | record types, alert levels, the KeyUpdate message: defined once for every path |
 //!
 //! The server configuration ([`rustls::ServerConfig`]) is built by the proxy package, from the config.
 
@@ -23,6 +24,7 @@ pub mod info;
 pub mod post_handshake;
 mod records;
 pub mod session;
+pub mod wire;
 
 #[cfg(any(test, feature = "testbed"))]
 #[doc(hidden)]
@@ -30,7 +32,7 @@ pub mod testbed;
 #[cfg(test)]
 mod tests;
 
-pub use error::{SentAlert, TlsError, TlsErrorKind};
+pub use error::{KernelTlsFailure, SentAlert, TlsError, TlsErrorKind};
 pub use info::{CertAlgorithms, ClientCert, KeyAlgorithm, TlsInfo};
 pub use records::SecretLog;
 pub use session::{KernelHandoff, ReadOutcome, TlsSession};

@@ -34,23 +34,10 @@
 use rustls::AlertDescription;
 
 use super::error::TlsErrorKind;
-
-/// TLS record content types (RFC 8446 §5.1, RFC 6520 for heartbeat).
-pub const CONTENT_CHANGE_CIPHER_SPEC: u8 = 20;
-pub const CONTENT_ALERT: u8 = 21;
-pub const CONTENT_HANDSHAKE: u8 = 22;
-pub const CONTENT_APPLICATION_DATA: u8 = 23;
-
-/// Alert levels (RFC 8446 §6).
-pub const ALERT_LEVEL_WARNING: u8 = 1;
-pub const ALERT_LEVEL_FATAL: u8 = 2;
-
-/// Handshake type of KeyUpdate (RFC 8446 §4).
-pub const HANDSHAKE_KEY_UPDATE: u8 = 24;
-/// A KeyUpdate message: type, 3-byte length (1), `request_update`.
-pub const KEY_UPDATE_LEN: usize = 5;
-/// Our answer to a requested KeyUpdate, and our own rekey: KeyUpdate(update_not_requested).
-pub const KEY_UPDATE_NOT_REQUESTED: [u8; KEY_UPDATE_LEN] = [HANDSHAKE_KEY_UPDATE, 0, 0, 1, 0];
+use super::wire::{
+    ALERT_LEVEL_FATAL, ALERT_LEVEL_WARNING, CONTENT_ALERT, CONTENT_APPLICATION_DATA,
+    CONTENT_HANDSHAKE, HANDSHAKE_KEY_UPDATE, KEY_UPDATE_LEN,
+};
 
 /// We rekey (TLS 1.3) or close (TLS 1.2) after this many records under one AES-GCM key: below
 /// its confidentiality limit of 2^24.5 full-size records (RFC 8446 §5.5); rustls uses the same

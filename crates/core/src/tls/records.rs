@@ -29,11 +29,12 @@ use rustls::{AlertDescription, CipherSuite, ConnectionTrafficSecrets, ExtractedS
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::{SentAlert, TlsError, TlsErrorKind};
-use super::post_handshake::{
-    ALERT_LEVEL_FATAL, CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC,
-    CONTENT_HANDSHAKE, Event, KEY_UPDATE_NOT_REQUESTED, PostHandshake, RECORD_BUDGET,
-};
+use super::post_handshake::{Event, PostHandshake, RECORD_BUDGET};
 use super::session::ReadOutcome;
+use super::wire::{
+    ALERT_LEVEL_FATAL, CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC,
+    CONTENT_HANDSHAKE, CONTENT_HEARTBEAT, KEY_UPDATE_NOT_REQUESTED,
+};
 
 const RECORD_HEADER: usize = 5;
 const TAG: usize = 16;
@@ -322,7 +323,7 @@ impl Records {
             // business outside encryption now.
             match header {
                 [CONTENT_APPLICATION_DATA, 3, ..] => {}
-                [CONTENT_CHANGE_CIPHER_SPEC..=24, 3, ..] => {
+                [CONTENT_CHANGE_CIPHER_SPEC..=CONTENT_HEARTBEAT, 3, ..] => {
                     return Err(self.fatal(UNEXPECTED_MESSAGE, outgoing));
                 }
                 _ => return Err(self.fatal(DECODE_ERROR, outgoing)),

@@ -1,4 +1,5 @@
 use super::*;
+use crate::tls::wire::CONTENT_CHANGE_CIPHER_SPEC;
 
 const KU_REQUESTED: [u8; 5] = [24, 0, 0, 1, 1];
 const KU_NOT_REQUESTED: [u8; 5] = [24, 0, 0, 1, 0];
