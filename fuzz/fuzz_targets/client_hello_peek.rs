@@ -9,8 +9,7 @@
 //!    §2.3.4), ASCII lowercase, no trailing dot, not an IP address (RFC 6066 §3), a valid
 //!    `DnsName` that rustls leaves unchanged; and a route table holding exactly that name
 //!    finds it.
-//! 3. ALPN protocols are non-empty byte strings of at most 255 bytes (RFC 7301 §3.1).
-//! 4. A hello does not depend on how the bytes were cut: when `peek(x)` is `Hello(h)`,
+//! 3. A hello does not depend on how the bytes were cut: when `peek(x)` is `Hello(h)`,
 //!    every prefix of `x` gives `Incomplete` or the same `Hello(h)` (the driver calls `peek`
 //!    on everything received so far and stops at the first answer that is not
 //!    `Incomplete`), and appending an application-data record after the hello changes
@@ -53,9 +52,6 @@ fn check_sni(sni: &str) {
 fn check_hello(hello: &HelloInfo) {
     if let Some(sni) = &hello.sni {
         check_sni(sni);
-    }
-    for protocol in &hello.alpn {
-        assert!((1..=255).contains(&protocol.len()), "ALPN {protocol:?}");
     }
 }
 
