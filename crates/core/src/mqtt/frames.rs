@@ -63,14 +63,11 @@ pub fn varint_len(len: usize) -> usize {
 
 /// Appends a Remaining Length. Callers keep `len` within [`MAX_REMAINING_LEN`].
 fn put_varint(out: &mut Vec<u8>, len: usize) {
-    let len = u32::try_from(len)
+    // encode_vbi refuses what exceeds MAX_REMAINING_LEN (its VBI_MAX).
+    u32::try_from(len)
         .ok()
-        .filter(|&len| len as usize <= MAX_REMAINING_LEN);
-    encode_vbi(
-        len.expect("a Remaining Length within MAX_REMAINING_LEN"),
-        out,
-    )
-    .expect("a Remaining Length within MAX_REMAINING_LEN");
+        .and_then(|len| encode_vbi(len, out))
+        .expect("a Remaining Length within MAX_REMAINING_LEN");
 }
 
 /// Appends a two-byte length and the bytes. Callers keep `s` within 65,535 bytes.
