@@ -349,11 +349,36 @@ impl BlackholeListener {
     }
 }
 
-/// A loopback port that was free a moment ago (bind to port 0, read it, close). For peers
-/// such as mosquitto that need a port number in their config.
+/// A loopback port for a peer that needs a number in its config (mosquitto, haproxy): free
+/// when this returns, and never handed out again by this process.
+///
+/// It is taken *below* the kernel's ephemeral range. A port from `bind(0)` is released before
+/// the peer binds it, and in that gap the kernel may give the same number to any connect() in
+/// a test running beside this one (CI once saw mosquitto fail with "Address already in use"
+/// that way). Ports under `ip_local_port_range` are never chosen by the kernel, and the
+/// process-wide counter keeps two tests of one binary apart; the start depends on the pid so
+/// that concurrent test binaries start far apart.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind for a free port");
-    l.local_addr().unwrap().port()
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    const FLOOR: usize = 10_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<usize>().ok())
+        .unwrap_or(32_768);
+    assert!(
+        ephemeral_low > FLOOR + 1_000,
+        "ip_local_port_range starts at {ephemeral_low}: no room below it for test peers"
+    );
+    let span = ephemeral_low - FLOOR;
+    let start = (std::process::id() as usize).wrapping_mul(7_919) % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (FLOOR + (start + n) % span) as u16;
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {FLOOR}..{ephemeral_low}");
 }
 
 /// Waits until something accepts TCP connections on `addr` (bounded polling).
