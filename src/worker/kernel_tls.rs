@@ -20,7 +20,7 @@ use crate::conn::{Side, Termination};
 use crate::relay::Received;
 use crate::sys::buf_ring::Buf;
 use crate::sys::ktls;
-use crate::tls::post_handshake::{Event, Fatal, PostHandshake, RECORD_BUDGET};
+use crate::tls::post_handshake::{Event, Fatal, PostHandshake};
 use crate::tls::wire::{CONTENT_HANDSHAKE, KEY_UPDATE_NOT_REQUESTED};
 use crate::tls::{KernelTlsFailure, TlsErrorKind, TlsSession};
 
@@ -33,13 +33,9 @@ pub(super) struct KernelTls {
     /// TLS 1.3 on a kernel that can rekey (the start-up probe said so).
     rekey: Option<Box<KernelConnection<ServerConnectionData>>>,
     version: ProtocolVersion,
-    /// Records encrypted with the current transmit key (upper bound).
-    tx_records: u64,
-    /// When to rekey or close; `u64::MAX` for ChaCha20-Poly1305.
-    tx_record_limit: u64,
-    /// The client asked for our KeyUpdate while a send to it was in flight.
-    tx_update_pending: bool,
-    /// What the client's control records may be, and the bounds on them.
+    /// What the client's control records may be and the bounds on them; our send key's
+    /// record count (an upper bound here: the kernel does not count) and whether our
+    /// KeyUpdate is due, shared with the userspace record layer.
     post: PostHandshake,
 }
 
@@ -137,28 +133,16 @@ impl Worker {
             tracing::warn!(worker = self.id, client = %conn.client, %error, "kernel TLS hand-off failed; closing");
             return Handoff::Failed(Termination::Tls(TlsErrorKind::Kernel(error.failure())));
         }
-        let aes = !matches!(
-            suite,
-            rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
-                | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
-                | rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
-        );
         let rekey = (support.rekey && version == ProtocolVersion::TLSv1_3)
             .then(|| Box::new(handoff.connection));
+        // AES-GCM keys may protect at most 2^24.5 records (RFC 8446 §5.5); the kernel does not
+        // count, so we do, conservatively, and rekey (TLS 1.3) or close (TLS 1.2) at the
+        // budget. What rustls sent under the key (the tickets) counts too.
+        let post = PostHandshake::new(version, suite, handoff.secrets.tx.0);
         Handoff::Kernel(Box::new(KernelTls {
             rekey,
             version,
-            tx_records: 0,
-            // AES-GCM keys may protect at most 2^24.5 records (RFC 8446 §5.5); the kernel does
-            // not count, so we do, conservatively (an upper bound: one record per 16 KiB of
-            // each send), and rekey (TLS 1.3) or close (TLS 1.2) at the budget.
-            tx_record_limit: if aes { RECORD_BUDGET } else { u64::MAX },
-            tx_update_pending: false,
-            post: if version == ProtocolVersion::TLSv1_3 {
-                PostHandshake::default()
-            } else {
-                PostHandshake::tls12()
-            },
+            post,
         }))
     }
 
@@ -189,8 +173,8 @@ impl Worker {
                     Ok(Event::Data) => Some(Received::Data(self.ring.bufs_mut().tx_from(payload))),
                     Ok(Event::PeerClosed) => Some(Received::Eof),
                     Ok(Event::Nothing) => Some(Received::NoData),
-                    Ok(Event::KeyUpdate { reply }) => {
-                        match self.on_key_update(conn, reply, client_send_in_flight) {
+                    Ok(Event::KeyUpdate { .. }) => {
+                        match self.on_key_update(conn, client_send_in_flight) {
                             Ok(()) => Some(Received::NoData),
                             Err(cause) => {
                                 self.begin_close(conn, cause);
@@ -225,7 +209,6 @@ impl Worker {
     fn on_key_update(
         &mut self,
         conn: &mut Conn,
-        reply: bool,
         client_send_in_flight: bool,
     ) -> Result<(), Termination> {
         let Some(state) = conn.ktls.as_mut() else {
@@ -244,12 +227,10 @@ impl Worker {
             tracing::info!(worker = self.id, client = %conn.client, error = %e, "client KeyUpdate: the kernel cannot rekey (Linux 6.14+ needed); closing");
             Termination::Tls(TlsErrorKind::Kernel(e.failure()))
         })?;
-        if reply {
-            if client_send_in_flight {
-                state.tx_update_pending = true;
-            } else {
-                rekey_tx(conn.client_fd, state)?;
-            }
+        // An answer owed is pending in `post`: it goes out now, or after the send to the client
+        // that is in flight (our KeyUpdate must not land inside its records).
+        if state.post.rekey_due() && !client_send_in_flight {
+            rekey_tx(conn.client_fd, state)?;
         }
         Ok(())
     }
@@ -271,9 +252,11 @@ impl Worker {
         let Some(state) = conn.ktls.as_mut() else {
             return Ok(());
         };
-        state.tx_records += (sent as u64).div_ceil(ktls::MAX_RECORD_PLAINTEXT as u64);
+        state
+            .post
+            .records_sent((sent as u64).div_ceil(ktls::MAX_RECORD_PLAINTEXT as u64));
         state.post.sending_application_data();
-        if state.tx_update_pending || state.tx_records >= state.tx_record_limit {
+        if state.post.rekey_due() {
             // TLS 1.2 cannot rekey; nor can a kernel before 6.14 (`rekey` is None for both).
             if state.rekey.is_none() {
                 return Err(Termination::Tls(TlsErrorKind::KeyLimit));
@@ -308,7 +291,6 @@ fn rekey_tx(fd: std::os::fd::RawFd, state: &mut KernelTls) -> Result<(), Termina
         .map_err(|_| Termination::Tls(TlsErrorKind::KeyLimit))?;
     ktls::update_tx(fd, state.version, &secrets)
         .map_err(|e| Termination::Tls(TlsErrorKind::Kernel(e.failure())))?;
-    state.tx_records = 0;
-    state.tx_update_pending = false;
+    state.post.rekeyed();
     Ok(())
 }

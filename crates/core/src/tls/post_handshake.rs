@@ -31,7 +31,7 @@
 //! choice for the same bounds; rustls closes without an alert) and a keyword of its own in the
 //! access log.
 
-use rustls::AlertDescription;
+use rustls::{AlertDescription, CipherSuite, ProtocolVersion};
 
 use super::error::TlsErrorKind;
 use super::wire::{
@@ -61,8 +61,9 @@ pub enum Event {
     Data,
     /// close_notify: the client is done; ignore whatever follows (RFC 8446 §6.1).
     PeerClosed,
-    /// A complete KeyUpdate: install the client's next key. `reply`: also send
-    /// [`KEY_UPDATE_NOT_REQUESTED`] under the current send key, then switch send keys.
+    /// A complete KeyUpdate: install the client's next key. `reply`: an answer is now owed
+    /// ([`PostHandshake::rekey_due`]): send [`super::wire::KEY_UPDATE_NOT_REQUESTED`] under the current
+    /// send key, then switch send keys and say [`PostHandshake::rekeyed`].
     KeyUpdate { reply: bool },
     /// Nothing to act on (part of a KeyUpdate, user_canceled).
     Nothing,
@@ -109,7 +110,21 @@ impl Fatal {
     }
 }
 
-/// The client's post-handshake state: a KeyUpdate cut across records, and the bounds.
+/// The record budget of one key of `suite`: [`RECORD_BUDGET`] for AES-GCM, none (`u64::MAX`)
+/// for ChaCha20-Poly1305.
+pub fn record_limit(suite: CipherSuite) -> u64 {
+    match suite {
+        CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+        | CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+        | CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 => u64::MAX,
+        _ => RECORD_BUDGET,
+    }
+}
+
+/// A session's post-handshake state, both directions: the client's KeyUpdate cut across
+/// records and the bounds on what it sends; our send key's record count and whether our
+/// KeyUpdate is due. Both record layers keep one of these and ask it, so the rules, the
+/// budget and the pending answer live in one place.
 #[derive(Debug, Clone)]
 pub struct PostHandshake {
     /// The first bytes of a KeyUpdate cut across records (RFC 8446 §5.1 allows it).
@@ -118,15 +133,23 @@ pub struct PostHandshake {
     key_updates_left: u8,
     warning_alerts_left: u8,
     empty_records_left: u8,
-    /// We owe (or have queued) a KeyUpdate answer that has not been followed by application
+    /// We owe (or have sent) a KeyUpdate answer that has not been followed by application
     /// data of ours yet: further requests are covered by it.
     reply_owed: bool,
+    /// The one "KeyUpdate reply pending" flag: a requested answer that has not gone out yet
+    /// (our record layer sends it within the same read; kTLS after a send in flight).
+    reply_pending: bool,
+    /// Records sent under our current key: exact for our record layer, an upper bound on kTLS
+    /// (one per 16 KiB of each send).
+    tx_records: u64,
+    /// [`record_limit`] of the session's suite.
+    tx_record_limit: u64,
     /// A TLS 1.2 session (see the module doc for the two rules that differ).
     tls12: bool,
 }
 
 impl Default for PostHandshake {
-    /// A TLS 1.3 session's state.
+    /// A TLS 1.3 AES-GCM session's state.
     fn default() -> Self {
         PostHandshake {
             partial: [0; KEY_UPDATE_LEN - 1],
@@ -135,18 +158,49 @@ impl Default for PostHandshake {
             warning_alerts_left: MAX_WARNING_ALERTS,
             empty_records_left: MAX_EMPTY_RECORDS,
             reply_owed: false,
+            reply_pending: false,
+            tx_records: 0,
+            tx_record_limit: RECORD_BUDGET,
             tls12: false,
         }
     }
 }
 
 impl PostHandshake {
-    /// A TLS 1.2 session's state.
+    /// The state of a session that negotiated `version` and `suite`, with `sent` records
+    /// already sent under our current key (the session tickets).
+    pub fn new(version: ProtocolVersion, suite: CipherSuite, sent: u64) -> PostHandshake {
+        PostHandshake {
+            tls12: version != ProtocolVersion::TLSv1_3,
+            tx_records: sent,
+            tx_record_limit: record_limit(suite),
+            ..PostHandshake::default()
+        }
+    }
+
+    /// A TLS 1.2 AES-GCM session's state.
     pub fn tls12() -> PostHandshake {
         PostHandshake {
             tls12: true,
             ..PostHandshake::default()
         }
+    }
+
+    /// `n` records went out under our current key.
+    pub fn records_sent(&mut self, n: u64) {
+        self.tx_records = self.tx_records.saturating_add(n);
+    }
+
+    /// Whether our send key must change before the next record: a KeyUpdate answer is
+    /// pending, or the key's record budget is spent. (TLS 1.2 cannot rekey: close instead.)
+    pub fn rekey_due(&self) -> bool {
+        self.reply_pending || self.tx_records >= self.tx_record_limit
+    }
+
+    /// Our KeyUpdate went out and the new send key is in place.
+    pub fn rekeyed(&mut self) {
+        self.tx_records = 0;
+        self.reply_pending = false;
     }
 
     /// One decrypted record from the client: its content type and content.
@@ -281,6 +335,7 @@ impl PostHandshake {
             1 => {
                 let reply = !self.reply_owed;
                 self.reply_owed = true;
+                self.reply_pending |= reply;
                 Ok(Event::KeyUpdate { reply })
             }
             _ => Err(Fatal::illegal_parameter()),

@@ -25,11 +25,13 @@ use std::cell::RefCell;
 
 use aws_lc_rs::aead::{self, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf;
-use rustls::{AlertDescription, CipherSuite, ConnectionTrafficSecrets, ExtractedSecrets};
+use rustls::{
+    AlertDescription, CipherSuite, ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVersion,
+};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::error::{SentAlert, TlsError, TlsErrorKind};
-use super::post_handshake::{Event, PostHandshake, RECORD_BUDGET};
+use super::post_handshake::{Event, PostHandshake};
 use super::session::ReadOutcome;
 use super::wire::{
     ALERT_LEVEL_FATAL, CONTENT_ALERT, CONTENT_APPLICATION_DATA, CONTENT_CHANGE_CIPHER_SPEC,
@@ -126,14 +128,15 @@ impl rustls::KeyLog for SecretLog {
 /// A TLS 1.3 cipher suite this layer implements.
 #[derive(Clone, Copy)]
 struct Suite {
+    id: CipherSuite,
     aead: &'static aead::Algorithm,
     hkdf: hkdf::Algorithm,
     key_len: usize,
 }
 
 impl Suite {
-    fn of(suite: CipherSuite) -> Option<Suite> {
-        let (aead, hkdf, key_len) = match suite {
+    fn of(id: CipherSuite) -> Option<Suite> {
+        let (aead, hkdf, key_len) = match id {
             CipherSuite::TLS13_AES_128_GCM_SHA256 => (&aead::AES_128_GCM, hkdf::HKDF_SHA256, 16),
             CipherSuite::TLS13_AES_256_GCM_SHA384 => (&aead::AES_256_GCM, hkdf::HKDF_SHA384, 32),
             CipherSuite::TLS13_CHACHA20_POLY1305_SHA256 => {
@@ -142,6 +145,7 @@ impl Suite {
             _ => return None,
         };
         Some(Suite {
+            id,
             aead,
             hkdf,
             key_len,
@@ -299,11 +303,14 @@ impl Records {
         if !same_keys(&suite, &rx.secret, &rx_keys) || !same_keys(&suite, &tx.secret, &tx_keys) {
             return None;
         }
+        // Whatever rustls sent under our key so far (the session tickets) counts against
+        // its budget.
+        let post = PostHandshake::new(ProtocolVersion::TLSv1_3, suite.id, tx.seq);
         Some(Records {
             suite,
             rx,
             tx,
-            post: PostHandshake::default(),
+            post,
         })
     }
 
@@ -361,11 +368,12 @@ impl Records {
                     out.consumed = incoming.len();
                     return Ok(out);
                 }
-                Ok(Event::KeyUpdate { reply }) => {
+                Ok(Event::KeyUpdate { .. }) => {
                     if self.rx.rekey(&self.suite).is_none() {
                         return Err(self.fatal(INTERNAL, outgoing));
                     }
-                    if reply {
+                    // An answer owed goes out here, before anything else of ours.
+                    if self.post.rekey_due() {
                         self.send_key_update(outgoing)?;
                     }
                 }
@@ -386,7 +394,9 @@ impl Records {
         self.seal(CONTENT_HANDSHAKE, &KEY_UPDATE_NOT_REQUESTED, outgoing)?;
         self.tx
             .rekey(&self.suite)
-            .ok_or(TlsError::local(TlsErrorKind::Internal))
+            .ok_or(TlsError::local(TlsErrorKind::Internal))?;
+        self.post.rekeyed();
+        Ok(())
     }
 
     /// Encrypts `plaintext` as application-data records appended to `outgoing`.
@@ -400,7 +410,7 @@ impl Records {
             self.post.sending_application_data();
         }
         for chunk in plaintext.chunks(MAX_PLAINTEXT) {
-            if self.tx.seq >= RECORD_BUDGET {
+            if self.post.rekey_due() {
                 self.send_key_update(outgoing)?;
             }
             self.seal(CONTENT_APPLICATION_DATA, chunk, outgoing)?;
@@ -445,6 +455,7 @@ impl Records {
         };
         outgoing.extend_from_slice(tag.as_ref());
         self.tx.seq += 1;
+        self.post.records_sent(1);
         Ok(())
     }
 
@@ -473,8 +484,8 @@ impl Records {
         Some(Records {
             rx: Direction::new(&suite, Secret::new(rx)?, 0)?,
             tx: Direction::new(&suite, Secret::new(tx)?, 0)?,
+            post: PostHandshake::new(ProtocolVersion::TLSv1_3, suite.id, 0),
             suite,
-            post: PostHandshake::default(),
         })
     }
 
@@ -496,10 +507,12 @@ impl Records {
     }
 
     /// Test hook: the next record we send gets sequence number `seq` (to reach the
-    /// [`RECORD_BUDGET`] rekey without sending 2^24 records).
+    /// [`super::post_handshake::RECORD_BUDGET`] rekey without sending 2^24 records).
     #[cfg(test)]
     pub(crate) fn set_tx_seq(&mut self, seq: u64) {
         self.tx.seq = seq;
+        self.post.rekeyed();
+        self.post.records_sent(seq);
     }
 }
 

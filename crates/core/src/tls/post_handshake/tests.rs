@@ -212,3 +212,54 @@ fn other_content_types_are_unexpected() {
         );
     }
 }
+
+#[test]
+fn a_requested_answer_stays_pending_until_we_rekey_and_one_covers_a_flood() {
+    let mut p = PostHandshake::default();
+    assert!(!p.rekey_due());
+    handshake(&mut p, &KU_NOT_REQUESTED).unwrap();
+    assert!(!p.rekey_due(), "update_not_requested owes nothing");
+    handshake(&mut p, &KU_REQUESTED).unwrap();
+    assert!(p.rekey_due());
+    // A send in flight (kTLS) delays the answer; more requests do not add a second one.
+    handshake(&mut p, &KU_REQUESTED).unwrap();
+    p.rekeyed();
+    assert!(!p.rekey_due());
+    handshake(&mut p, &KU_REQUESTED).unwrap();
+    assert!(!p.rekey_due(), "covered by the answer already sent, until our next data");
+    p.sending_application_data();
+    handshake(&mut p, &KU_REQUESTED).unwrap();
+    assert!(p.rekey_due(), "after our data, a request is owed an answer again");
+}
+
+#[test]
+fn the_send_budget_is_per_key_and_only_for_aes_gcm() {
+    use rustls::{CipherSuite, ProtocolVersion};
+    let aes = CipherSuite::TLS13_AES_128_GCM_SHA256;
+    // The tickets rustls sent count against the first key.
+    let mut p = PostHandshake::new(ProtocolVersion::TLSv1_3, aes, 2);
+    p.records_sent(RECORD_BUDGET - 3);
+    assert!(!p.rekey_due());
+    p.records_sent(1);
+    assert!(p.rekey_due(), "2^24 records under one AES-GCM key");
+    p.rekeyed();
+    assert!(!p.rekey_due());
+    p.records_sent(RECORD_BUDGET - 1);
+    assert!(!p.rekey_due(), "the count starts again for the new key");
+
+    let chacha = CipherSuite::TLS13_CHACHA20_POLY1305_SHA256;
+    let mut p = PostHandshake::new(ProtocolVersion::TLSv1_3, chacha, 0);
+    p.records_sent(u64::MAX - 1);
+    assert!(!p.rekey_due(), "ChaCha20-Poly1305 has no practical limit");
+    assert_eq!(record_limit(chacha), u64::MAX);
+
+    // TLS 1.2 keeps the 1.2 rules (renegotiation refused) and the same budget.
+    let suite12 = CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256;
+    let mut p = PostHandshake::new(ProtocolVersion::TLSv1_2, suite12, 0);
+    assert_eq!(
+        handshake(&mut p, &[1, 0, 0, 0]).unwrap_err().kind,
+        TlsErrorKind::RenegotiationRefused
+    );
+    let p = PostHandshake::new(ProtocolVersion::TLSv1_2, suite12, RECORD_BUDGET);
+    assert!(p.rekey_due());
+}
