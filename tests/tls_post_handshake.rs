@@ -2,6 +2,10 @@
 //! a KeyUpdate flood from tlslite-ng (which sends KeyUpdates on request) against a broker that
 //! never writes, and a TLS 1.2 renegotiation request from OpenSSL 3.6's `s_client`.
 //!
+//! Every test runs once per `tls_records` setting: our record layer ("own", the default) and
+//! rustls' ("rustls", the fallback). They differ in one visible way: over a bound, ours sends
+//! the fatal `unexpected_message` alert; rustls closes without one.
+//!
 //! Regressions from the security review of 61ac1b8 (issue 11, findings 2 and 9): the flood grew
 //! the connection's memory 1:1 with the client's upload (+5.4 MB of RSS for 20,000 requests),
 //! and the renegotiation hung until `server_idle` (60 s) because the `no_renegotiation` alert
@@ -46,7 +50,19 @@ impl QuietBroker {
     }
 }
 
-fn config(backend: SocketAddr) -> String {
+/// Both `tls_records` settings.
+const RECORD_LAYERS: [&str; 2] = ["own", "rustls"];
+
+/// What a client over a bound reads last with `records`: our layer's alert, or rustls'
+/// close without one (tlslite-ng then reports the closed socket).
+fn refusal(records: &str) -> &'static str {
+    match records {
+        "own" => "ALERT unexpected_message",
+        _ => "CLOSED",
+    }
+}
+
+fn config(backend: SocketAddr, records: &str) -> String {
     format!(
         r#"[runtime]
 workers = 1
@@ -56,6 +72,7 @@ name = "tls"
 bind = "127.0.0.1:0"
 tls = "terminate"
 tls_offload = "userspace"
+tls_records = "{records}"
 default_route = "test1"
 
 [[route]]
@@ -77,14 +94,14 @@ server_idle = "60s"
     )
 }
 
-fn start(backend: SocketAddr) -> Proxy {
-    start_with(backend, &Pki::generate())
+fn start(backend: SocketAddr, records: &str) -> Proxy {
+    start_with(backend, &Pki::generate(), records)
 }
 
-fn start_with(backend: SocketAddr, pki: &Pki) -> Proxy {
+fn start_with(backend: SocketAddr, pki: &Pki, records: &str) -> Proxy {
     let dir = TempDir::new("post-handshake");
     pki.write_to(&dir.path().join("pki"));
-    Proxy::start_toml_in(dir, &config(backend))
+    Proxy::start_toml_in(dir, &config(backend, records))
 }
 
 /// Runs the tlslite-ng script; fails loudly (never skips) when python or tlslite-ng is missing.
@@ -135,46 +152,55 @@ fn keyupdate_script(proxy: &Proxy, mode: &str, count: u32) -> (String, SocketAdd
 /// client's upload.
 #[test]
 fn key_update_flood_is_refused_and_costs_no_memory_regression() {
-    let broker = QuietBroker::start();
-    let proxy = start(broker.addr);
-    let rss_before = proxy.rss_kib();
-    let (out, local) = keyupdate_script(&proxy, "flood", 20_000);
-    let log = proxy.access_log_for(local);
-    assert_eq!(
-        text(&log, "termination"),
-        "tls_too_many_key_updates",
-        "{log}\n{out}"
-    );
-    let grown = proxy.rss_kib().saturating_sub(rss_before);
-    // Before the fix: +5.4 MB. The bound leaves one 27-byte answer queued.
-    assert!(
-        grown < 1024,
-        "RSS grew by {grown} KiB during the flood\n{out}"
-    );
+    for records in RECORD_LAYERS {
+        let broker = QuietBroker::start();
+        let proxy = start(broker.addr, records);
+        let rss_before = proxy.rss_kib();
+        let (out, local) = keyupdate_script(&proxy, "flood", 20_000);
+        let log = proxy.access_log_for(local);
+        assert_eq!(
+            text(&log, "termination"),
+            "tls_too_many_key_updates",
+            "tls_records = {records}\n{log}\n{out}"
+        );
+        let grown = proxy.rss_kib().saturating_sub(rss_before);
+        // Before the fix: +5.4 MB. The bound leaves one 27-byte answer queued.
+        assert!(
+            grown < 1024,
+            "tls_records = {records}: RSS grew by {grown} KiB during the flood\n{out}"
+        );
+    }
 }
 
-/// 33 requests and then silence: the client gets our one answer, then the fatal alert.
+/// 33 requests and then silence: the client gets our one answer, then the refusal.
 #[test]
 fn key_updates_past_the_bound_get_a_fatal_alert() {
-    let broker = QuietBroker::start();
-    let proxy = start(broker.addr);
-    let (out, local) = keyupdate_script(&proxy, "bound", 33);
-    assert!(out.contains("ALERT unexpected_message"), "{out}");
-    let log = proxy.access_log_for(local);
-    assert_eq!(
-        text(&log, "termination"),
-        "tls_too_many_key_updates",
-        "{log}"
-    );
+    for records in RECORD_LAYERS {
+        let broker = QuietBroker::start();
+        let proxy = start(broker.addr, records);
+        let (out, local) = keyupdate_script(&proxy, "bound", 33);
+        assert!(
+            out.contains(refusal(records)),
+            "tls_records = {records}\n{out}"
+        );
+        let log = proxy.access_log_for(local);
+        assert_eq!(
+            text(&log, "termination"),
+            "tls_too_many_key_updates",
+            "tls_records = {records}\n{log}"
+        );
+    }
 }
 
 /// 32 requests are within the bound: the connection stays and still relays.
 #[test]
 fn key_updates_within_the_bound_keep_the_connection() {
-    let echo = EchoServer::start();
-    let proxy = start(echo.addr);
-    let (out, _) = keyupdate_script(&proxy, "within", 32);
-    assert!(out.contains("ECHO ok"), "{out}");
+    for records in RECORD_LAYERS {
+        let echo = EchoServer::start();
+        let proxy = start(echo.addr, records);
+        let (out, _) = keyupdate_script(&proxy, "within", 32);
+        assert!(out.contains("ECHO ok"), "tls_records = {records}\n{out}");
+    }
 }
 
 /// Regression (CI, under load): requests that arrive in the same read as the client's
@@ -183,25 +209,32 @@ fn key_updates_within_the_bound_keep_the_connection() {
 /// with its Finished, so the server reads them as the end of its handshake every time.
 #[test]
 fn key_updates_behind_the_finished_are_bounded_regression() {
-    let broker = QuietBroker::start();
-    let proxy = start(broker.addr);
-    let (out, local) = keyupdate_script(&proxy, "bound-behind-finished", 33);
-    assert!(out.contains("ALERT unexpected_message"), "{out}");
-    let log = proxy.access_log_for(local);
-    assert_eq!(
-        text(&log, "termination"),
-        "tls_too_many_key_updates",
-        "{log}"
-    );
+    for records in RECORD_LAYERS {
+        let broker = QuietBroker::start();
+        let proxy = start(broker.addr, records);
+        let (out, local) = keyupdate_script(&proxy, "bound-behind-finished", 33);
+        assert!(
+            out.contains(refusal(records)),
+            "tls_records = {records}\n{out}"
+        );
+        let log = proxy.access_log_for(local);
+        assert_eq!(
+            text(&log, "termination"),
+            "tls_too_many_key_updates",
+            "tls_records = {records}\n{log}"
+        );
+    }
 }
 
 /// 32 requests and a message in the client's Finished write: answered, relayed, echoed.
 #[test]
 fn key_updates_behind_the_finished_keep_the_connection_regression() {
-    let echo = EchoServer::start();
-    let proxy = start(echo.addr);
-    let (out, _) = keyupdate_script(&proxy, "within-behind-finished", 32);
-    assert!(out.contains("ECHO ok"), "{out}");
+    for records in RECORD_LAYERS {
+        let echo = EchoServer::start();
+        let proxy = start(echo.addr, records);
+        let (out, _) = keyupdate_script(&proxy, "within-behind-finished", 32);
+        assert!(out.contains("ECHO ok"), "tls_records = {records}\n{out}");
+    }
 }
 
 /// OpenSSL 3.6 `s_client -tls1_2`, command `R`: ringress refuses at once (rustls'
@@ -212,9 +245,15 @@ fn tls12_renegotiation_is_refused_at_once_regression() {
     let Some(peers) = Peers::new("renegotiate") else {
         return;
     };
+    for records in RECORD_LAYERS {
+        renegotiation_is_refused(&peers, records);
+    }
+}
+
+fn renegotiation_is_refused(peers: &Peers, records: &str) {
     let echo = EchoServer::start();
     let pki = Pki::generate();
-    let proxy = start_with(echo.addr, &pki);
+    let proxy = start_with(echo.addr, &pki, records);
     // s_client verifies against the CA ringress's certificate chains to.
     pki.write_for_peers(&peers.host_path("pki"));
     let ca_path = peers.path("pki/ca.crt");
@@ -266,7 +305,7 @@ fn tls12_renegotiation_is_refused_at_once_regression() {
     drop(stdin);
     assert!(
         took < Duration::from_secs(5),
-        "s_client waited {took:?} for an answer ({status})\n{stderr}"
+        "tls_records = {records}: s_client waited {took:?} for an answer ({status})\n{stderr}"
     );
     let log = proxy.wait_for("the access line", Duration::from_secs(5), |l| {
         common::is_access_log(l) && text(l, "listener") == "tls"

@@ -73,6 +73,7 @@ pub struct FileListener {
     pub trusted_proxies: Option<SpannedList>,
     pub min_tls_version: Option<Spanned<String>>,
     pub tls_offload: Option<Spanned<String>>,
+    pub tls_records: Option<Spanned<String>>,
     pub relay: Option<Spanned<String>>,
     pub alpn: Option<SpannedList>,
     pub client_ca: Option<Spanned<String>>,

@@ -13,8 +13,8 @@ use super::file::{ClientKeys, FileListener};
 use super::locate::entry_label;
 use super::validate::{Ctx, alpn, check_name, in_range, limits, non_empty, reference};
 use super::{
-    Backend, Cidr, ClientIdle, ConfigError, Listener, MqttListener, SourceRate, Timeouts, TlsMode,
-    TlsOffload, defaults,
+    Backend, Cidr, ClientIdle, ConfigError, Listener, MqttListener, RecordLayer, SourceRate,
+    Timeouts, TlsMode, TlsOffload, defaults,
 };
 use crate::relay::RelayMode;
 use crate::route::RouteTable;
@@ -82,6 +82,7 @@ pub fn listeners(
             accept_proxy,
             trusted_proxies,
             tls_offload: tls_offload(entry.tls_offload.as_ref(), &label, ctx)?,
+            tls_records: tls_records(entry.tls_records.as_ref(), &label, ctx)?,
             relay: relay_mode(entry, &label, ctx)?,
             mqtt,
             client_idle: client_idle(entry, mqtt.is_some(), timeouts, &label, ctx)?,
@@ -167,6 +168,7 @@ fn check_keys_for_mode(
         ),
         ("alpn", entry.alpn.as_ref().map(Spanned::span)),
         ("tls_offload", entry.tls_offload.as_ref().map(Spanned::span)),
+        ("tls_records", entry.tls_records.as_ref().map(Spanned::span)),
     ];
     if let Some((key, Some(span))) = spans.into_iter().find(|(_, span)| span.is_some()) {
         let why = match tls {
@@ -252,6 +254,22 @@ fn tls_offload(
             );
             let span = value.map(Spanned::span);
             Err(ctx.error(span, &format!("{label}.tls_offload"), what))
+        }
+    }
+}
+
+fn tls_records(
+    value: Option<&Spanned<String>>,
+    label: &str,
+    ctx: &Ctx<'_>,
+) -> Result<RecordLayer, ConfigError> {
+    match value.map(|v| v.get_ref().as_str()) {
+        None | Some("own") => Ok(RecordLayer::Own),
+        Some("rustls") => Ok(RecordLayer::Rustls),
+        Some(other) => {
+            let what = format!("unknown tls_records {other:?} (expected \"own\" or \"rustls\")");
+            let span = value.map(Spanned::span);
+            Err(ctx.error(span, &format!("{label}.tls_records"), what))
         }
     }
 }

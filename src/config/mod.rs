@@ -207,6 +207,7 @@ impl ClientAuth {
 }
 
 pub use ringress_core::proxy_out::ProxyProtocol;
+pub use ringress_core::tls::RecordLayer;
 
 #[derive(Debug, Clone)]
 pub struct Listener {
@@ -230,6 +231,8 @@ pub struct Listener {
     pub trusted_proxies: Vec<Cidr>,
     /// Terminate listeners: who does the record crypto after the handshake.
     pub tls_offload: TlsOffload,
+    /// Terminate listeners: whose record layer processes TLS 1.3 records in userspace.
+    pub tls_records: RecordLayer,
     /// How bytes are relayed once connected: splice(2) through a pipe or copied through
     /// the buffer pool.
     pub relay: crate::relay::RelayMode,

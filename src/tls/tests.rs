@@ -7,8 +7,8 @@ use std::sync::Arc;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConnection, ServerConfig};
 
-use ringress_core::tls::TlsSession;
 use ringress_core::tls::testbed::{self, ClientAuth, SERVER_NAME};
+use ringress_core::tls::{RecordLayer, TlsSession};
 
 use crate::sys::alloc_count::live;
 
@@ -38,7 +38,7 @@ fn established(
 ) -> TlsSession {
     let name = ServerName::try_from(SERVER_NAME).unwrap();
     let mut client = ClientConnection::new(client_config.clone(), name).unwrap();
-    let mut session = TlsSession::new(server.clone()).unwrap();
+    let mut session = TlsSession::new(server.clone(), RecordLayer::Own).unwrap();
     let mut held = Vec::new();
     for _ in 0..10 {
         let mut wire = Vec::new();

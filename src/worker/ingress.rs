@@ -225,25 +225,27 @@ impl Worker {
         match tls_config {
             // Pass-through: replay the ClientHello (and anything after it) to the backend.
             None => self.start_connect(key, conn, &pending),
-            Some(tls_config) => match TlsSession::new(tls_config) {
-                Ok(mut session) => {
-                    // A session that will stay in userspace goes to our record layer at the
-                    // end of its handshake, before rustls sees anything behind the Finished.
-                    if !self.kernel_tls_possible(conn.listener) {
-                        session.own_records_from_the_start();
+            Some(tls_config) => {
+                match TlsSession::new(tls_config, self.listener_tls_records(conn)) {
+                    Ok(mut session) => {
+                        // A session that will stay in userspace goes to our record layer at the
+                        // end of its handshake, before rustls sees anything behind the Finished.
+                        if !self.kernel_tls_possible(conn.listener) {
+                            session.own_records_from_the_start();
+                        }
+                        conn.stage = Stage::Handshake(Box::new(Handshake {
+                            session,
+                            held: pending,
+                            outgoing: Vec::new(),
+                            outgoing_sent: 0,
+                            sending: None,
+                            early: Vec::new(),
+                        }));
+                        self.advance_handshake(key, conn);
                     }
-                    conn.stage = Stage::Handshake(Box::new(Handshake {
-                        session,
-                        held: pending,
-                        outgoing: Vec::new(),
-                        outgoing_sent: 0,
-                        sending: None,
-                        early: Vec::new(),
-                    }));
-                    self.advance_handshake(key, conn);
+                    Err(error) => self.begin_close(conn, Termination::Tls(error.kind)),
                 }
-                Err(error) => self.begin_close(conn, Termination::Tls(error.kind)),
-            },
+            }
         }
     }
 

@@ -95,6 +95,11 @@ impl Worker {
         }
     }
 
+    /// Whose record layer a new session on `conn`'s listener uses in userspace.
+    pub(super) fn listener_tls_records(&self, conn: &Conn) -> crate::tls::RecordLayer {
+        self.shared.config.listeners[conn.listener as usize].tls_records
+    }
+
     /// Whether a session on `listener` may go to the kernel once its handshake is done.
     pub(super) fn kernel_tls_possible(&self, listener: u16) -> bool {
         let mode = self.shared.config.listeners[listener as usize].tls_offload;
@@ -111,8 +116,9 @@ impl Worker {
         };
         // Bytes already read past the handshake can't be given to the kernel.
         // Held bytes, or records behind the client's Finished that were not plain data under
-        // the first key (our record layer took those; `TlsSession::read`).
-        if !held.is_empty() || session.has_own_records() {
+        // the first key (our record layer took those, or rustls moved its keys on for them;
+        // `TlsSession::read`).
+        if !held.is_empty() || session.read_past_first_key() {
             return Handoff::Userspace(Box::new(session), held, Some(OffloadFallback::BytesHeld));
         }
         let Some((version, suite)) = session.negotiated_suite() else {

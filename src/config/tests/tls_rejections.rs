@@ -248,6 +248,7 @@ fn tls_keys_need_a_terminate_listener() {
         ("min_tls_version = \"1.3\"", "min_tls_version"),
         ("alpn = [\"mqtt\"]", "alpn"),
         ("tls_offload = \"kernel\"", "tls_offload"),
+        ("tls_records = \"rustls\"", "tls_records"),
     ] {
         let text = insert(MIXED, "tls = \"passthrough\"", line);
         assert_rejected(
@@ -432,6 +433,32 @@ fn tls_offload_is_validated() {
     assert_eq!(
         config.listeners[0].tls_offload,
         crate::config::TlsOffload::Auto
+    );
+}
+
+#[test]
+fn tls_records_is_validated() {
+    let text = base_with("tls = \"terminate\"", "tls_records = \"openssl\"");
+    assert_rejected(
+        &text,
+        "tls_records",
+        &format!("{L}.tls_records"),
+        "unknown tls_records \"openssl\" (expected \"own\" or \"rustls\")",
+    );
+    let pki = TestPki::new("records");
+    for (value, expected) in [
+        ("own", crate::config::RecordLayer::Own),
+        ("rustls", crate::config::RecordLayer::Rustls),
+    ] {
+        let text = base_with("tls = \"terminate\"", &format!("tls_records = \"{value}\""));
+        let config = parse_in(&pki, &text).unwrap();
+        assert_eq!(config.listeners[0].tls_records, expected);
+        assert_eq!(expected.as_str(), value);
+    }
+    let config = parse_in(&pki, BASE).unwrap();
+    assert_eq!(
+        config.listeners[0].tls_records,
+        crate::config::RecordLayer::Own
     );
 }
 

@@ -5,7 +5,7 @@
 //! rustls error is classified once into a [`TlsErrorKind`] and dropped.
 
 use rustls::AlertDescription;
-use rustls::{CertificateError, Error as RustlsError, PeerIncompatible};
+use rustls::{CertificateError, Error as RustlsError, PeerIncompatible, PeerMisbehaved};
 
 use super::wire::CONTENT_ALERT;
 
@@ -261,6 +261,17 @@ impl TlsErrorKind {
             }
             RustlsError::NoApplicationProtocol => TlsErrorKind::NoCommonAlpn,
             RustlsError::AlertReceived(desc) => TlsErrorKind::PeerAlert(*desc),
+            // The post-handshake bounds rustls shares with ours (`post_handshake.rs`), under
+            // the same keywords: `tls_records = "rustls"` reports them alike.
+            RustlsError::PeerMisbehaved(PeerMisbehaved::TooManyKeyUpdateRequests) => {
+                TlsErrorKind::TooManyKeyUpdates
+            }
+            RustlsError::PeerMisbehaved(PeerMisbehaved::TooManyWarningAlertsReceived) => {
+                TlsErrorKind::TooManyWarningAlerts
+            }
+            RustlsError::PeerMisbehaved(PeerMisbehaved::TooManyEmptyFragments) => {
+                TlsErrorKind::TooManyEmptyRecords
+            }
             RustlsError::PeerMisbehaved(_) => TlsErrorKind::PeerMisbehaved,
             RustlsError::PeerIncompatible(why) => Self::from_incompatible(why),
             // rustls has no variant for "the certificate resolver returned nothing"; this is

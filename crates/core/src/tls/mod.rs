@@ -35,7 +35,7 @@ mod tests;
 pub use error::{KernelTlsFailure, SentAlert, TlsError, TlsErrorKind};
 pub use info::{CertAlgorithms, ClientCert, KeyAlgorithm, TlsInfo};
 pub use records::SecretLog;
-pub use session::{KernelHandoff, ReadOutcome, TlsSession};
+pub use session::{KernelHandoff, ReadOutcome, RecordLayer, TlsSession};
 
 /// The most bytes a session lets the driver hold between reads.
 ///

@@ -109,6 +109,29 @@ enum Layer {
     Gone,
 }
 
+/// Who processes a TLS 1.3 session's records once its handshake is done in userspace
+/// (`tls_records` in the config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecordLayer {
+    /// Ours ([`Records`]): a tenth of rustls' memory per idle session, no copy per record.
+    #[default]
+    Own,
+    /// rustls' own record layer, for the session's life: the fallback should ours ever
+    /// misbehave. The same post-handshake bounds apply (rustls counts the same way), but a
+    /// client over a bound is closed without an alert, as rustls does.
+    Rustls,
+}
+
+impl RecordLayer {
+    /// The config's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordLayer::Own => "own",
+            RecordLayer::Rustls => "rustls",
+        }
+    }
+}
+
 /// A server-side TLS session: rustls' unbuffered connection plus what the driver needs.
 pub struct TlsSession {
     layer: Layer,
@@ -118,6 +141,12 @@ pub struct TlsSession {
     logged: Option<Box<LoggedSecrets>>,
     /// Move to [`Records`] as soon as rustls can let go (TLS 1.3, nothing held or queued).
     own_records: bool,
+    /// [`RecordLayer::Rustls`]: never move to [`Records`].
+    records: RecordLayer,
+    /// rustls was left records behind the client's Finished that are not plain data under
+    /// the first key (a KeyUpdate): its keys moved on, and an answer may be queued in it,
+    /// which a kernel hand-off would drop. [`RecordLayer::Rustls`] only.
+    rustls_past_first_key: bool,
     /// How many bytes the last `read` left unconsumed; the driver presents them again.
     held: usize,
     close_sent: bool,
@@ -127,8 +156,8 @@ pub struct TlsSession {
 }
 
 impl TlsSession {
-    /// A session that will handshake with `config`.
-    pub fn new(config: Arc<ServerConfig>) -> Result<TlsSession, TlsError> {
+    /// A session that will handshake with `config`, its records then processed by `records`.
+    pub fn new(config: Arc<ServerConfig>, records: RecordLayer) -> Result<TlsSession, TlsError> {
         let secret_extraction = config.enable_secret_extraction;
         let conn = UnbufferedServerConnection::new(config)
             .map_err(|_| TlsError::local(TlsErrorKind::Config))?;
@@ -137,6 +166,8 @@ impl TlsSession {
             stage: Stage::AwaitingHello,
             logged: None,
             own_records: false,
+            records,
+            rustls_past_first_key: false,
             held: 0,
             close_sent: false,
             peer_closed: false,
@@ -232,7 +263,11 @@ impl TlsSession {
     /// then keep 244 bytes of Rust heap instead of ~2.3 KiB (aws-lc's AEAD contexts either
     /// way), and records are decrypted without rustls' copy.
     /// Fails only if rustls was consumed and refused (a bug): the session is then unusable.
+    /// A no-op under [`RecordLayer::Rustls`].
     pub fn prefer_own_records(&mut self) -> Result<(), TlsError> {
+        if self.records == RecordLayer::Rustls {
+            return Ok(());
+        }
         self.own_records = true;
         self.try_own_records()
     }
@@ -240,8 +275,9 @@ impl TlsSession {
     /// Before the handshake: asks for [`Records`] to take the session at the end of its
     /// handshake, so that rustls sees nothing behind the client's Finished (for a session that
     /// will not go to the kernel; without this, rustls keeps what is plain data there).
+    /// A no-op under [`RecordLayer::Rustls`].
     pub fn own_records_from_the_start(&mut self) {
-        self.own_records = true;
+        self.own_records = self.records == RecordLayer::Own;
     }
 
     /// Test hook: our record layer, once the session runs on it.
@@ -256,6 +292,12 @@ impl TlsSession {
     /// Whether [`Records`] processes the records now.
     pub fn has_own_records(&self) -> bool {
         matches!(self.layer, Layer::Own { .. })
+    }
+
+    /// Whether records past the first key's plain data were read (by either layer): the
+    /// kernel can then not take the session over (its keys or a queued answer would be lost).
+    pub fn read_past_first_key(&self) -> bool {
+        self.has_own_records() || self.rustls_past_first_key
     }
 
     fn try_own_records(&mut self) -> Result<(), TlsError> {
@@ -359,14 +401,25 @@ impl TlsSession {
     /// post-handshake bounds would not apply. So rustls keeps only whole application-data
     /// records under the first key, which a kernel hand-off can follow; anything else, or a
     /// session that asked for our layer, moves now.
+    ///
+    /// Under [`RecordLayer::Rustls`] rustls keeps everything; what it was left is noted for
+    /// [`TlsSession::read_past_first_key`].
     fn own_takes_over(&mut self, suite: rustls::CipherSuite, behind: &[u8]) -> bool {
         self.keep_logged();
-        let Some(logged) = self.logged.as_deref() else {
-            return false;
-        };
-        if !self.secret_extraction || logged.client.is_none() || logged.server.is_none() {
+        let secrets = self
+            .logged
+            .as_deref()
+            .filter(|l| self.secret_extraction && l.client.is_some() && l.server.is_some());
+        if self.records == RecordLayer::Rustls {
+            self.rustls_past_first_key = match secrets {
+                Some(logged) => !records::only_first_data(suite, logged, behind),
+                None => !behind.is_empty(),
+            };
             return false;
         }
+        let Some(logged) = secrets else {
+            return false;
+        };
         self.own_records || !records::only_first_data(suite, logged, behind)
     }
 

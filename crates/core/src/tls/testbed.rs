@@ -15,7 +15,7 @@ use rustls::{
     ClientConfig, ClientConnection, RootCertStore, ServerConfig, SupportedProtocolVersion,
 };
 
-use super::{ReadOutcome, TlsError, TlsSession};
+use super::{ReadOutcome, RecordLayer, TlsError, TlsSession};
 
 pub const SERVER_NAME: &str = "mqtt.example.com";
 
@@ -185,10 +185,19 @@ impl Pair {
     /// A pair on configs other pairs use too: their session stores are shared, so a second
     /// pair resumes the first one's session.
     pub fn sharing(client: Arc<ClientConfig>, server: Arc<ServerConfig>) -> Pair {
+        Pair::with_records(client, server, RecordLayer::Own)
+    }
+
+    /// A pair whose server session's records go to `records` after the handshake.
+    pub fn with_records(
+        client: Arc<ClientConfig>,
+        server: Arc<ServerConfig>,
+        records: RecordLayer,
+    ) -> Pair {
         let name = ServerName::try_from(SERVER_NAME).unwrap();
         Pair {
             client: ClientConnection::new(client, name).unwrap(),
-            server: TlsSession::new(server).unwrap(),
+            server: TlsSession::new(server, records).unwrap(),
             held: Vec::new(),
             received: Vec::new(),
             last: ReadOutcome::default(),

@@ -226,10 +226,16 @@ fn a_requested_answer_stays_pending_until_we_rekey_and_one_covers_a_flood() {
     p.rekeyed();
     assert!(!p.rekey_due());
     handshake(&mut p, &KU_REQUESTED).unwrap();
-    assert!(!p.rekey_due(), "covered by the answer already sent, until our next data");
+    assert!(
+        !p.rekey_due(),
+        "covered by the answer already sent, until our next data"
+    );
     p.sending_application_data();
     handshake(&mut p, &KU_REQUESTED).unwrap();
-    assert!(p.rekey_due(), "after our data, a request is owed an answer again");
+    assert!(
+        p.rekey_due(),
+        "after our data, a request is owed an answer again"
+    );
 }
 
 #[test]

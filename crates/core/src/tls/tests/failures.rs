@@ -6,7 +6,7 @@ use rustls::version::{TLS12, TLS13};
 use rustls::{AlertDescription, CipherSuite, ServerConfig};
 
 use crate::tls::testbed::{ClientAuth, Pair, client_config, pki, server_config};
-use crate::tls::{MAX_HELD_BYTES, SentAlert, TlsError, TlsSession};
+use crate::tls::{MAX_HELD_BYTES, RecordLayer, SentAlert, TlsError, TlsSession};
 
 fn both_versions() -> [&'static rustls::SupportedProtocolVersion; 2] {
     [&TLS12, &TLS13]
@@ -148,7 +148,7 @@ fn garbage_instead_of_a_hello_fails_with_a_plaintext_alert() {
     // A ClientHello record whose 4-byte body is not a ClientHello.
     let mut garbage = *b"\x16\x03\x01\x00\x08\x01\x00\x00\x04\xde\xad\xbe\xef";
     let mut out = Vec::new();
-    let err = TlsSession::new(config.clone())
+    let err = TlsSession::new(config.clone(), RecordLayer::Own)
         .unwrap()
         .read(&mut garbage, &mut out)
         .unwrap_err();
@@ -163,7 +163,7 @@ fn garbage_instead_of_a_hello_fails_with_a_plaintext_alert() {
     // while joining records, before any message exists, and sends no alert.
     let mut garbage = *b"\x16\x03\x01\x00\x05hello";
     let mut out = Vec::new();
-    let err = TlsSession::new(config)
+    let err = TlsSession::new(config, RecordLayer::Own)
         .unwrap()
         .read(&mut garbage, &mut out)
         .unwrap_err();
@@ -199,7 +199,7 @@ fn too_many_held_bytes_is_refused() {
     // A plaintext ClientHello header claiming 65000 bytes, then its body in 1-byte records:
     // rustls keeps joining them in place, so the held bytes grow 6 per byte of body.
     let config = Arc::new(server_config(&pki().server_ecdsa, ClientAuth::Off));
-    let mut session = TlsSession::new(config).unwrap();
+    let mut session = TlsSession::new(config, RecordLayer::Own).unwrap();
     let mut incoming = vec![0x16, 3, 1, 0, 4, 1, 0, 0xfd, 0xe8];
     for _ in 0..MAX_HELD_BYTES / 6 + 1 {
         incoming.extend_from_slice(&[0x16, 3, 3, 0, 1, 3]);

@@ -13,7 +13,7 @@ use rustls::ServerConfig;
 use rustls::version::{TLS12, TLS13};
 
 use crate::tls::testbed::{ClientAuth, Pair, client_config, pki, server_config};
-use crate::tls::{MAX_HELD_BYTES, TlsSession};
+use crate::tls::{MAX_HELD_BYTES, RecordLayer, TlsSession};
 
 const ITERATIONS: usize = 3000;
 
@@ -77,7 +77,7 @@ fn random_bytes_never_panic_a_fresh_session() {
         if i % 2 == 0 && bytes.len() >= 3 {
             bytes[..3].copy_from_slice(&[0x16, 3, 1]);
         }
-        let mut session = TlsSession::new(config.clone()).unwrap();
+        let mut session = TlsSession::new(config.clone(), RecordLayer::Own).unwrap();
         feed_in_chunks(&mut session, &mut Vec::new(), &bytes, &mut rng);
     }
 }
@@ -103,7 +103,7 @@ fn mutated_client_flights_never_panic() {
     }
     for i in 0..ITERATIONS {
         let (hello, second) = &flights[i % flights.len()];
-        let mut session = TlsSession::new(config.clone()).unwrap();
+        let mut session = TlsSession::new(config.clone(), RecordLayer::Own).unwrap();
         if i % 2 == 0 {
             let mut hello = hello.clone();
             mutate(&mut hello, &mut rng);

@@ -5,5 +5,6 @@ mod client_hello;
 mod failures;
 mod fuzz;
 mod records;
+mod rustls_records;
 mod session;
 mod split_key_update;
