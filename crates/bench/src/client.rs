@@ -20,7 +20,7 @@ use tokio::sync::{Notify, Semaphore, watch};
 use tokio::time::{sleep_until, timeout, timeout_at};
 use tokio_rustls::TlsConnector;
 
-use super::histogram::Histogram;
+use super::histogram::{self, Histogram};
 use super::options::{Mode, Plan, STAMP_BYTES};
 use super::stats::{Counters, Failure};
 use ringress_core::mqtt::frames::{self as mqtt, Frame, Scanner, kind};
@@ -475,8 +475,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         && p[..8] == STAMP_MAGIC
                     {
                         let sent = u64::from_be_bytes(p[8..16].try_into().unwrap_or_default());
-                        let h = hist.get_or_insert_with(Histogram::default);
-                        h.record(now_nanos().saturating_sub(sent));
+                        let h = hist.get_or_insert_with(histogram::new);
+                        h.saturating_record(now_nanos().saturating_sub(sent));
                     }
                 }
                 _ => {}

@@ -11,7 +11,7 @@
 //! | [`coalesce`] | holds TLS records until a flush (`--records-per-write`) |
 //! | [`tls`] | the rustls client config (suite, X25519, no resumption, `--insecure`) |
 //! | `ringress_core::mqtt::frames` | the MQTT encoders and frame scanner (shared with the health check) |
-//! | [`histogram`] | fixed-size log-linear latency histogram |
+//! | [`histogram`] | latency histograms (`hdrhistogram`, 1 % resolution) |
 //! | [`stats`] | per-thread counters and failure causes |
 //! | [`sink`] | `ringress-sink`: CONNACK/PUBACK/PINGRESP, discard or echo, counts |
 //! | `ringress::sys::rusage` | `getrusage` (the workspace keeps `unsafe` in the proxy package's `sys`) |

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_rustls::TlsConnector;
 
 use super::client::{self, ThreadCtx};
-use super::histogram::Histogram;
+use super::histogram::{self, Histogram};
 use super::options::{Mode, Plan};
 use super::stats::{Counters, Failure, Totals};
 use ringress::sys::rusage::self_cpu;
@@ -63,10 +63,10 @@ fn thread_main(plan: Arc<Plan>, t: usize, ctx_parts: CtxParts) -> Result<Histogr
                 tasks.push(tokio::task::spawn_local(client::connection(n, ctx.clone())));
             }
         }
-        let mut hist = Histogram::default();
+        let mut hist = histogram::new();
         for task in tasks {
             if let Ok(Some(h)) = task.await {
-                hist.merge(&h);
+                histogram::merge(&mut hist, &h);
             }
         }
         hist
@@ -157,10 +157,10 @@ pub fn run(plan: Plan) -> Result<Value> {
     if progress {
         eprintln!();
     }
-    let mut hist = Histogram::default();
+    let mut hist = histogram::new();
     for h in handles {
         match h.join() {
-            Ok(Ok(part)) => hist.merge(&part),
+            Ok(Ok(part)) => histogram::merge(&mut hist, &part),
             Ok(Err(e)) => return Err(e),
             Err(_) => anyhow::bail!("a load thread panicked"),
         }
@@ -230,10 +230,10 @@ pub fn run(plan: Plan) -> Result<Value> {
         "messages_received": end.received,
         "bytes_received": end.received_bytes,
         "latency_us": {
-            "count": hist.count(),
-            "p50": us(hist.quantile(0.50)),
-            "p99": us(hist.quantile(0.99)),
-            "p999": us(hist.quantile(0.999)),
+            "count": hist.len(),
+            "p50": us(hist.value_at_quantile(0.50)),
+            "p99": us(hist.value_at_quantile(0.99)),
+            "p999": us(hist.value_at_quantile(0.999)),
             "max": us(hist.max()),
         },
         "cpu_seconds": {
