@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use super::{Conn, Op, Token, Worker, initial_client_idle_ms};
 use crate::access_log::{CloseRecord, log_close};
 use crate::config::TlsMode;
-use crate::conn::{MqttConnect, Stage, Termination};
+use crate::conn::{ClientTransport, MqttConnect, Stage, Termination};
 use crate::rate_limit::{self, Verdict};
 use crate::slab::Key;
 use crate::sys::net;
@@ -183,7 +183,7 @@ impl Worker {
             listener: l as u16,
             backend: listener.backend.map(|b| b as u16),
             client_fd: fd,
-            server_fd: -1,
+            server_fd: None,
             client,
             server: None,
             started_ms: self.now_ms,
@@ -192,8 +192,10 @@ impl Worker {
             inflight: 0,
             stage,
             meta: None,
-            tls: None,
-            ktls: None,
+            transport: match listener.tls {
+                TlsMode::Passthrough => ClientTransport::Passthrough,
+                TlsMode::None | TlsMode::Terminate => ClientTransport::Plain,
+            },
             mqtt: None,
             client_idle_ms: initial_client_idle_ms(listener, &self.shared.config),
         };

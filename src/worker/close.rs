@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Conn, Op, Token, Worker};
 use crate::access_log::{CloseRecord, log_close};
-use crate::conn::{Stage, Termination};
+use crate::conn::{Leftover, Stage, Termination};
 use crate::proxy_out::HeaderKind;
 use crate::relay::RelayKind;
 use crate::slab::Key;
@@ -19,52 +19,48 @@ impl Worker {
         if conn.stage.is_closing() {
             return;
         }
+        let mut splice_to_client = false;
         self.count_handshake_failure(conn, cause);
         let closing = Stage::Closing {
             cause,
             since_ms: self.now_ms,
-            relay: None,
-            spliced: None,
-            sending: None,
+            left: Leftover::Nothing,
         };
-        let mut spliced = None;
-        let mut splice_sends_to_client = false;
-        let (relay, sending) = match std::mem::replace(&mut conn.stage, closing) {
-            Stage::Relaying(relay) => (Some(relay), None),
+        let left = match std::mem::replace(&mut conn.stage, closing) {
+            Stage::Relaying(relay) => Leftover::Copied(relay),
             Stage::Splicing(mut relay) => {
-                spliced = Some(relay.bytes());
-                splice_sends_to_client = relay.downstream.pending() > 0;
-                // A prelude send to the server may be in flight: its buffer waits for the
-                // completion like a handshake flight. Pipes go back now: no ring operation
-                // touches a pipe, only the sockets.
+                let bytes = relay.bytes();
+                // Bytes still in the pipe toward the client: a splice to it may be running.
+                splice_to_client = relay.downstream.pending() > 0;
+                // Pipes go back now: no ring operation touches a pipe, only the sockets. A
+                // prelude send to the server may be in flight: its buffer waits for the
+                // completion like a handshake flight.
                 let prelude = self.return_pipes(&mut relay);
-                (None, prelude)
+                Leftover::Spliced { bytes, prelude }
             }
             // A handshake flight may be in flight: its buffer waits for the completion.
-            Stage::Handshake(hs) => (None, hs.sending),
-            Stage::MqttConnect(m) => (None, m.tls.and_then(|hs| hs.sending)),
+            Stage::Handshake(hs) => hs.sending.map_or(Leftover::Nothing, Leftover::Sending),
+            Stage::MqttConnect(m) => m
+                .tls
+                .and_then(|hs| hs.sending)
+                .map_or(Leftover::Nothing, Leftover::Sending),
             Stage::Connecting {
                 prelude: Some(buf), ..
             } => {
                 // Not in flight: the prelude goes out only once connected.
                 self.ring.bufs_mut().recycle(buf);
-                (None, None)
+                Leftover::Nothing
             }
-            _ => (None, None),
+            _ => Leftover::Nothing,
         };
-        let client_send_in_flight = splice_sends_to_client
-            || (sending.is_some() && spliced.is_none())
-            || relay
-                .as_ref()
-                .is_some_and(|r| r.downstream.sending().is_some());
-        if let Stage::Closing {
-            relay: r,
-            spliced: b,
-            sending: s,
-            ..
-        } = &mut conn.stage
-        {
-            (*r, *b, *s) = (relay, spliced, sending);
+        let client_send_in_flight = match &left {
+            Leftover::Nothing => false,
+            Leftover::Sending(_) => true,
+            Leftover::Copied(relay) => relay.downstream.sending().is_some(),
+            Leftover::Spliced { .. } => splice_to_client,
+        };
+        if let Stage::Closing { left: l, .. } = &mut conn.stage {
+            *l = left;
         }
         // Userspace TLS: tell the client we're done, unless another send to it is in flight.
         self.send_close_notify(conn, client_send_in_flight);
@@ -79,9 +75,8 @@ impl Worker {
         }
         self.ring
             .cancel_fd(conn.client_fd, Token::plain(Op::Cancel));
-        if conn.server_fd >= 0 {
-            self.ring
-                .cancel_fd(conn.server_fd, Token::plain(Op::Cancel));
+        if let Some(fd) = conn.server_fd {
+            self.ring.cancel_fd(fd, Token::plain(Op::Cancel));
         }
     }
 
@@ -89,33 +84,19 @@ impl Worker {
     pub(super) fn finalize(&mut self, key: Key, conn: Conn) {
         debug_assert_eq!(conn.inflight, 0);
         net::close(conn.client_fd);
-        if conn.server_fd >= 0 {
-            net::close(conn.server_fd);
+        if let Some(fd) = conn.server_fd {
+            net::close(fd);
         }
         self.shared.active[conn.listener as usize]
             .0
             .fetch_sub(1, Ordering::Relaxed);
         self.release_server(&conn);
-        let Stage::Closing {
-            cause,
-            relay,
-            spliced,
-            ..
-        } = &conn.stage
-        else {
+        let Stage::Closing { cause, left, .. } = &conn.stage else {
             unreachable!("finalize outside the closing stage");
         };
         self.counters().closed(conn.listener, *cause);
-        let (delivered_in, delivered_out) = relay
-            .as_ref()
-            .map(|r| r.bytes())
-            .or(*spliced)
-            .unwrap_or((0, 0));
-        let relay_kind = match (relay, spliced) {
-            (Some(_), _) => Some(RelayKind::Copy),
-            (None, Some(_)) => Some(RelayKind::Splice),
-            (None, None) => None,
-        };
+        let (delivered_in, delivered_out) = left.relayed().unwrap_or((0, 0));
+        let relay_kind = left.relay_kind();
         let (header, overhead) = conn
             .meta
             .as_ref()
@@ -158,7 +139,7 @@ impl Worker {
             return;
         }
         self.ktls_close_notify(conn);
-        let Some(tls) = conn.tls.as_mut() else {
+        let Some(tls) = conn.transport.userspace_mut() else {
             return;
         };
         let mut out = std::mem::take(&mut self.scratch);
@@ -179,7 +160,7 @@ impl Worker {
     /// other send to the client is in flight (bytes must not interleave); what the socket does
     /// not take stays queued, in order, ahead of the next data.
     pub(super) fn flush_control(conn: &mut Conn) {
-        let Some(tls) = conn.tls.as_mut() else {
+        let Some(tls) = conn.transport.userspace_mut() else {
             return;
         };
         if tls.control.is_empty() {

@@ -11,7 +11,7 @@ use std::os::fd::RawFd;
 
 use super::{Conn, Op, Token, Worker};
 use crate::config::TlsMode;
-use crate::conn::{Handshake, MqttConnect, Side, Stage, Termination};
+use crate::conn::{Handshake, Leftover, MqttConnect, Side, Stage, Termination};
 use crate::mqtt::ConnectErrorKind;
 use crate::proxy_protocol::{self, ReceiveError, Received};
 use crate::relay::failure_termination;
@@ -392,16 +392,22 @@ impl Worker {
         cause: Termination,
     ) {
         self.begin_close(conn, cause);
+        // Only with nothing else sent to the client (nor a buffer waiting for a send).
+        let Stage::Closing {
+            left: left @ Leftover::Nothing,
+            ..
+        } = &mut conn.stage
+        else {
+            return;
+        };
         if bytes.is_empty() {
             return;
         }
         let buf = self.ring.bufs_mut().tx_from(bytes);
         self.ring
             .send(conn.client_fd, &buf, 0, Token::encode(Op::SendClient, key));
+        *left = Leftover::Sending(buf);
         conn.inflight += 1;
-        if let Stage::Closing { sending, .. } = &mut conn.stage {
-            *sending = Some(buf);
-        }
     }
 
     /// The address the client connected to, for the PROXY header: the balancer's frontend

@@ -10,34 +10,17 @@
 //! its alert through the kernel, then closes.
 
 use rustls::ProtocolVersion;
-use rustls::kernel::KernelConnection;
-use rustls::server::ServerConnectionData;
 
-use super::{Conn, TlsRelay, Worker};
+use super::{Conn, Worker};
 use crate::access_log::{Offload, OffloadFallback};
 use crate::config::TlsOffload;
-use crate::conn::{Side, Termination};
+use crate::conn::{ClientTransport, KernelTls, Side, Termination, UserspaceTls};
 use crate::relay::Received;
 use crate::sys::buf_ring::Buf;
 use crate::sys::ktls;
 use crate::tls::post_handshake::{Event, Fatal, PostHandshake};
 use crate::tls::wire::{CONTENT_HANDSHAKE, KEY_UPDATE_NOT_REQUESTED};
 use crate::tls::{KernelTlsFailure, TlsErrorKind, TlsSession};
-
-/// What a kTLS connection keeps in userspace: record counting, and the rustls state that key
-/// updates need — only where one can happen. That state (~800 bytes: key schedule, suite,
-/// peer certificates) is most of what an idle kTLS connection would cost; a TLS 1.2 session
-/// never rekeys, and a kernel before 6.14 cannot install a new key, so there it is dropped at
-/// hand-off and a KeyUpdate (or the AES-GCM limit) closes the connection, as it would anyway.
-pub(super) struct KernelTls {
-    /// TLS 1.3 on a kernel that can rekey (the start-up probe said so).
-    rekey: Option<Box<KernelConnection<ServerConnectionData>>>,
-    version: ProtocolVersion,
-    /// What the client's control records may be and the bounds on them; our send key's
-    /// record count (an upper bound here: the kernel does not count) and whether our
-    /// KeyUpdate is due, shared with the userspace record layer.
-    post: PostHandshake,
-}
 
 /// The outcome of trying to move a session to the kernel.
 enum Handoff {
@@ -62,7 +45,7 @@ impl Worker {
             Handoff::Kernel(state) => {
                 self.counters().offload(conn.listener, true, None);
                 conn.meta_mut().tls_offload = Some(Offload::Kernel);
-                conn.ktls = Some(state);
+                conn.transport = ClientTransport::Kernel(state);
                 true
             }
             Handoff::Userspace(mut session, mut held, reason) => {
@@ -79,13 +62,8 @@ impl Worker {
                 let meta = conn.meta_mut();
                 meta.tls_offload = Some(Offload::Userspace);
                 meta.offload_fallback = reason;
-                conn.tls = Some(Box::new(TlsRelay {
-                    session: *session,
-                    held,
-                    control: Vec::new(),
-                    streaming: false,
-                    receiving_into: false,
-                }));
+                conn.transport =
+                    ClientTransport::Userspace(Box::new(UserspaceTls::new(*session, held)));
                 true
             }
             Handoff::Failed(cause) => {
@@ -167,7 +145,7 @@ impl Worker {
             Ok(record) if record.len == 0 => Some(Received::Eof),
             Ok(record) => {
                 let payload = &scratch[..record.len];
-                let judged = match conn.ktls.as_mut() {
+                let judged = match conn.transport.kernel_mut() {
                     Some(state) => state.post.on_record(record.content_type, payload),
                     None => Err(Fatal {
                         kind: crate::tls::TlsErrorKind::Internal,
@@ -217,7 +195,7 @@ impl Worker {
         conn: &mut Conn,
         client_send_in_flight: bool,
     ) -> Result<(), Termination> {
-        let Some(state) = conn.ktls.as_mut() else {
+        let Some(state) = conn.transport.kernel_mut() else {
             return Err(Termination::Internal);
         };
         let Some(connection) = state.rekey.as_mut() else {
@@ -243,7 +221,7 @@ impl Worker {
 
     /// Application data arrived on a kTLS socket (a plain recv): resets the KeyUpdate bound.
     pub(super) fn ktls_data_received(conn: &mut Conn) {
-        if let Some(state) = conn.ktls.as_mut() {
+        if let Some(state) = conn.transport.kernel_mut() {
             state.post.application_data_received();
         }
     }
@@ -255,7 +233,7 @@ impl Worker {
         conn: &mut Conn,
         sent: u32,
     ) -> Result<(), Termination> {
-        let Some(state) = conn.ktls.as_mut() else {
+        let Some(state) = conn.transport.kernel_mut() else {
             return Ok(());
         };
         state
@@ -274,7 +252,7 @@ impl Worker {
 
     /// Best effort close_notify on a kTLS socket (the kernel encrypts it).
     pub(super) fn ktls_close_notify(&self, conn: &Conn) {
-        if conn.ktls.is_some() {
+        if conn.transport.is_kernel() {
             let _ = ktls::send_alert(
                 conn.client_fd,
                 ktls::ALERT_LEVEL_WARNING,

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{ClientIdle, Config, Listener};
-use crate::conn::{Side, Stage};
+use crate::conn::{ClientTransport, Side, Stage};
 use crate::rate_limit::SourceLimiter;
 use crate::slab::{GENERATION_MASK, Key, Slab};
 use crate::sys::buf_ring::Buf;
@@ -196,8 +196,8 @@ struct Conn {
     /// Chosen at accept (plain listeners) or by the route (TLS listeners).
     backend: Option<u16>,
     client_fd: RawFd,
-    /// -1 until a backend socket exists.
-    server_fd: RawFd,
+    /// The backend socket, from the first connect attempt on.
+    server_fd: Option<RawFd>,
     /// The client; behind a load balancer, the address its PROXY header named.
     client: SocketAddr,
     /// Index into the backend's servers of the server connected (or last tried).
@@ -211,10 +211,9 @@ struct Conn {
     /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses), and the
     /// fail-over order after a failed connect.
     meta: Option<Box<Meta>>,
-    /// Userspace TLS while relaying (terminate listeners).
-    tls: Option<Box<TlsRelay>>,
-    /// Kernel TLS while relaying: what key updates need.
-    ktls: Option<Box<kernel_tls::KernelTls>>,
+    /// What the client's socket carries once relaying, with its TLS state (terminate
+    /// listeners: set when the handshake's session is placed).
+    transport: ClientTransport,
     /// `mqtt = true` listeners: what the client's CONNECT said (client identifier for
     /// balancing and the access log, version, keep-alive).
     mqtt: Option<Box<crate::mqtt::MqttInfo>>,
@@ -249,22 +248,6 @@ struct Meta {
     failover: Vec<u16>,
 }
 
-/// A terminated TLS session while relaying.
-struct TlsRelay {
-    session: crate::tls::TlsSession,
-    /// Bytes the session left unconsumed (an incomplete record); rustls needs them presented
-    /// again on every call, so they live here rather than in a pool buffer.
-    held: Vec<u8>,
-    /// TLS bytes for the client that a read produced (e.g. a KeyUpdate answer); they go out
-    /// in front of the next encrypted data, which RFC 8446 §4.6.3 allows.
-    control: Vec<u8>,
-    /// The last read from the client was at least half a buffer: more is probably queued,
-    /// so a record left incomplete is worth receiving straight behind (`Ring::recv_into`).
-    streaming: bool,
-    /// A `recv_into` for the client is in flight: its completion's buffer is in the ring.
-    receiving_into: bool,
-}
-
 impl Conn {
     fn meta_mut(&mut self) -> &mut Meta {
         self.meta.get_or_insert_with(Box::default)
@@ -275,7 +258,11 @@ impl Conn {
     fn fd(&self, side: Side) -> RawFd {
         match side {
             Side::Client => self.client_fd,
-            Side::Server => self.server_fd,
+            // Only asked once connected; -1 (EBADF on use) rather than a panic otherwise.
+            Side::Server => {
+                debug_assert!(self.server_fd.is_some(), "no server socket yet");
+                self.server_fd.unwrap_or(-1)
+            }
         }
     }
 

@@ -4,11 +4,8 @@
 //! into a transmit buffer.
 
 use super::{Conn, Token, Worker, recv_op, send_op};
-use crate::config::TlsMode;
-use crate::conn::{Side, Stage, Termination};
-use crate::relay::{
-    ClientBytes, Received, Relay, RelayKind, Step, failed_side, failure_termination,
-};
+use crate::conn::{Leftover, Side, Stage, Termination};
+use crate::relay::{Received, Relay, RelayKind, Step, failed_side, failure_termination};
 use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
 use crate::sys::net;
@@ -51,21 +48,12 @@ impl Worker {
     /// side carries at the socket.
     fn relay_kind(&self, conn: &Conn) -> RelayKind {
         let listener = &self.shared.config.listeners[conn.listener as usize];
-        let client = if conn.tls.is_some() {
-            ClientBytes::UserspaceTls
-        } else if conn.ktls.is_some() {
-            ClientBytes::KernelTls
-        } else if listener.tls == TlsMode::Passthrough {
-            ClientBytes::PassedThrough
-        } else {
-            ClientBytes::Plain
-        };
-        listener.relay.resolve(client)
+        listener.relay.resolve(conn.transport.bytes())
     }
 
     /// A recv on `from`'s socket completed.
     pub(super) fn on_recv(&mut self, key: Key, conn: &mut Conn, from: Side, c: Completion) {
-        let buf = match conn.tls.as_mut() {
+        let buf = match conn.transport.userspace_mut() {
             // The bytes landed behind the incomplete record we had (`submit_recv`).
             Some(tls) if from == Side::Client && tls.receiving_into => {
                 tls.receiving_into = false;
@@ -82,7 +70,7 @@ impl Worker {
             return;
         }
         conn.touch(from, self.now_ms);
-        if from == Side::Client && conn.ktls.is_some() && c.result == -libc::EIO {
+        if from == Side::Client && conn.transport.is_kernel() && c.result == -libc::EIO {
             // The next record on the kTLS socket is not application data.
             let sending = relay_of(conn).downstream.sending().is_some();
             let Some(received) = self.on_ktls_control(conn, sending) else {
@@ -128,7 +116,7 @@ impl Worker {
         from: Side,
         mut buf: Buf,
     ) -> Option<Received<Buf>> {
-        let Some(tls) = conn.tls.as_mut() else {
+        let Some(tls) = conn.transport.userspace_mut() else {
             return Some(Received::Data(buf));
         };
         let bufs = self.ring.bufs_mut();
@@ -236,11 +224,21 @@ impl Worker {
                 self.apply(key, conn, source, step);
             }
             Stage::Splicing(_) => self.on_prelude_sent(key, conn, result),
-            Stage::Closing { relay, sending, .. } => {
-                // An alert or handshake flight sent while closing, or an interrupted relay send.
-                if let Some(buf) = sending.take() {
-                    self.ring.bufs_mut().recycle(buf);
-                } else if let Some(relay) = relay {
+            Stage::Closing { left, .. } => match left {
+                // An alert or handshake flight sent while closing.
+                Leftover::Sending(_) => {
+                    if let Leftover::Sending(buf) = std::mem::replace(left, Leftover::Nothing) {
+                        self.ring.bufs_mut().recycle(buf);
+                    }
+                }
+                // The splice relay's prelude, sent to the server before splicing started.
+                Leftover::Spliced { prelude, .. } => {
+                    if let Some(buf) = prelude.take() {
+                        self.ring.bufs_mut().recycle(buf);
+                    }
+                }
+                // An interrupted relay send.
+                Leftover::Copied(relay) => {
                     if result > 0 {
                         // Count what the kernel took even though the send was interrupted.
                         let _ = relay.half_from(source).on_send(result);
@@ -249,7 +247,8 @@ impl Worker {
                         self.ring.bufs_mut().recycle(buf);
                     }
                 }
-            }
+                Leftover::Nothing => {}
+            },
             _ => {}
         }
     }
@@ -297,7 +296,7 @@ impl Worker {
 
     fn submit_recv(&mut self, key: Key, conn: &mut Conn, from: Side) {
         let token = Token::encode(recv_op(from), key);
-        match (from, conn.tls.as_mut()) {
+        match (from, conn.transport.userspace_mut()) {
             (Side::Client, Some(tls)) if tls.streaming && !tls.held.is_empty() => {
                 // Mid-stream with an incomplete record: receive right behind a copy of it,
                 // instead of into a pool buffer and then moving everything received up to

@@ -178,7 +178,7 @@ impl Worker {
             .pipe()
             .expect("a fill step holds a pipe")
             .fill_from(fd, len);
-        let kernel_tls = source == Side::Client && conn.ktls.is_some();
+        let kernel_tls = source == Side::Client && conn.transport.is_kernel();
         if result >= 0 {
             conn.touch(source, self.now_ms);
         }

@@ -136,7 +136,7 @@ impl Worker {
             let addr = self.shared.config.backends[backend_index].servers[server];
             match net::backend_socket(&addr) {
                 Ok(fd) => {
-                    conn.server_fd = fd;
+                    conn.server_fd = Some(fd);
                     self.assign_server(conn, Some(server as u16));
                     if let Stage::Connecting {
                         server: s,
@@ -240,8 +240,9 @@ impl Worker {
             cause = %failure,
             "backend connect failed; trying the next server"
         );
-        net::close(conn.server_fd);
-        conn.server_fd = -1;
+        if let Some(fd) = conn.server_fd.take() {
+            net::close(fd);
+        }
         match self.next_server(conn, server as usize) {
             Some(next) => self.connect_attempt(key, conn, next, Some(failure)),
             None => {

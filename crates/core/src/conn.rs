@@ -14,8 +14,13 @@
 
 use std::fmt;
 
+use rustls::ProtocolVersion;
+use rustls::kernel::KernelConnection;
+use rustls::server::ServerConnectionData;
+
 use crate::mqtt::ConnectErrorKind;
-use crate::relay::{Relay, SpliceRelay};
+use crate::relay::{ClientBytes, Relay, SpliceRelay};
+use crate::tls::post_handshake::PostHandshake;
 use crate::tls::{TlsErrorKind, TlsSession};
 
 /// Which socket of a proxied connection.
@@ -130,6 +135,96 @@ impl fmt::Display for Termination {
     }
 }
 
+/// What the client's side of a relaying connection carries at the socket, and the TLS state
+/// that goes with it. Set at accept from the listener (`Plain`, `Passthrough`), or when a
+/// terminated session is placed after its handshake (`Userspace`, `Kernel`); during ingress a
+/// handshake lives in its [`Stage`], and a terminate listener's transport is `Plain` until
+/// then (nothing reads it before relaying).
+pub enum ClientTransport {
+    /// Plain TCP (`tls = "none"`).
+    Plain,
+    /// TLS passed through untouched (`tls = "passthrough"`).
+    Passthrough,
+    /// Terminated TLS whose records are processed in userspace.
+    Userspace(Box<UserspaceTls>),
+    /// Terminated TLS whose records the kernel processes (kTLS).
+    Kernel(Box<KernelTls>),
+}
+
+impl ClientTransport {
+    /// What the relay sees at the client's socket.
+    pub fn bytes(&self) -> ClientBytes {
+        match self {
+            ClientTransport::Plain => ClientBytes::Plain,
+            ClientTransport::Passthrough => ClientBytes::PassedThrough,
+            ClientTransport::Userspace(_) => ClientBytes::UserspaceTls,
+            ClientTransport::Kernel(_) => ClientBytes::KernelTls,
+        }
+    }
+
+    pub fn userspace_mut(&mut self) -> Option<&mut UserspaceTls> {
+        match self {
+            ClientTransport::Userspace(tls) => Some(tls),
+            _ => None,
+        }
+    }
+
+    pub fn kernel_mut(&mut self) -> Option<&mut KernelTls> {
+        match self {
+            ClientTransport::Kernel(tls) => Some(tls),
+            _ => None,
+        }
+    }
+
+    pub fn is_kernel(&self) -> bool {
+        matches!(self, ClientTransport::Kernel(_))
+    }
+}
+
+/// A terminated TLS session while relaying, its records in userspace.
+pub struct UserspaceTls {
+    pub session: TlsSession,
+    /// Bytes the session left unconsumed (an incomplete record); they are presented again on
+    /// every call, so they live here rather than in a pool buffer.
+    pub held: Vec<u8>,
+    /// TLS bytes for the client that a read produced (e.g. a KeyUpdate answer); they go out
+    /// in front of the next encrypted data, which RFC 8446 §4.6.3 allows.
+    pub control: Vec<u8>,
+    /// The last read from the client was at least half a buffer: more is probably queued,
+    /// so a record left incomplete is worth receiving straight behind.
+    pub streaming: bool,
+    /// A receive straight behind the held bytes is in flight: its buffer is the driver's.
+    pub receiving_into: bool,
+}
+
+impl UserspaceTls {
+    pub fn new(session: TlsSession, held: Vec<u8>) -> UserspaceTls {
+        UserspaceTls {
+            session,
+            held,
+            control: Vec::new(),
+            streaming: false,
+            receiving_into: false,
+        }
+    }
+}
+
+/// What a kTLS connection keeps in userspace: the post-handshake rules and our send key's
+/// budget, and the rustls state that key updates need — only where one can happen. That state
+/// (~800 bytes: key schedule, suite, peer certificates) is most of what an idle kTLS
+/// connection would cost; a TLS 1.2 session never rekeys, and a kernel before 6.14 cannot
+/// install a new key, so there it is dropped at hand-off and a KeyUpdate (or the AES-GCM
+/// limit) closes the connection, as it would anyway.
+pub struct KernelTls {
+    /// TLS 1.3 on a kernel that can rekey.
+    pub rekey: Option<Box<KernelConnection<ServerConnectionData>>>,
+    pub version: ProtocolVersion,
+    /// What the client's control records may be and the bounds on them; our send key's record
+    /// count (an upper bound: the kernel does not count) and whether our KeyUpdate is due,
+    /// shared with the userspace record layer.
+    pub post: PostHandshake,
+}
+
 /// A TLS handshake in progress (terminate listeners).
 pub struct Handshake<B> {
     pub session: TlsSession,
@@ -188,13 +283,46 @@ pub enum Stage<B, P> {
     Closing {
         cause: Termination,
         since_ms: u64,
-        /// The relay, if there was one, for its byte counts and any buffer a send still holds.
-        relay: Option<Relay<B>>,
-        /// The splice relay's bytes delivered (client→server, server→client), if it spliced.
-        spliced: Option<(u64, u64)>,
-        /// A buffer a send still reads from (a handshake flight, an alert).
-        sending: Option<B>,
+        /// What the connection still holds until then.
+        left: Leftover<B>,
     },
+}
+
+/// What a closing connection keeps until its cancelled operations complete: the relay's byte
+/// counts for the access log, and any buffer a send may still be reading.
+pub enum Leftover<B> {
+    /// Nothing (ingress without a send in flight, or connecting).
+    Nothing,
+    /// A buffer a send still reads from (a handshake flight, an alert).
+    Sending(B),
+    /// The copy relay, for its byte counts and any buffer a send still holds.
+    Copied(Relay<B>),
+    /// The splice relay's bytes delivered (client→server, server→client), and its prelude
+    /// buffer if a send of it may still be in flight.
+    Spliced {
+        bytes: (u64, u64),
+        prelude: Option<B>,
+    },
+}
+
+impl<B> Leftover<B> {
+    /// Bytes delivered (client→server, server→client) by the relay, if there was one.
+    pub fn relayed(&self) -> Option<(u64, u64)> {
+        match self {
+            Leftover::Copied(relay) => Some(relay.bytes()),
+            Leftover::Spliced { bytes, .. } => Some(*bytes),
+            Leftover::Nothing | Leftover::Sending(_) => None,
+        }
+    }
+
+    /// Which relay moved the bytes, if one ran.
+    pub fn relay_kind(&self) -> Option<crate::relay::RelayKind> {
+        match self {
+            Leftover::Copied(_) => Some(crate::relay::RelayKind::Copy),
+            Leftover::Spliced { .. } => Some(crate::relay::RelayKind::Splice),
+            Leftover::Nothing | Leftover::Sending(_) => None,
+        }
+    }
 }
 
 impl<B, P> Stage<B, P> {
