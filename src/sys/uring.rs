@@ -70,6 +70,10 @@ pub struct Ring {
     /// Transmit vectors the kernel is receiving into ([`Ring::recv_into`]), by the recv's
     /// `user_data`, until [`Ring::take_received`] hands them back at its completion.
     receiving: hashbrown::HashMap<u64, Vec<u8>>,
+    /// Buffers the kernel is sending from ([`Ring::send`]), by the send's `user_data`, until
+    /// [`Ring::take_sent`] hands them back at its completion: a buffer cannot be recycled,
+    /// reused or freed while the kernel reads it.
+    sending: hashbrown::HashMap<u64, Buf>,
 }
 
 impl Drop for Ring {
@@ -79,6 +83,10 @@ impl Drop for Ring {
         // connection left, so this is empty in practice.)
         for (_, v) in self.receiving.drain() {
             std::mem::forget(v);
+        }
+        // Likewise a send may still be reading its buffer.
+        for (_, buf) in self.sending.drain() {
+            std::mem::forget(buf);
         }
     }
 }
@@ -114,6 +122,7 @@ impl Ring {
                         targets: Vec::new(),
                         durations: Vec::new(),
                         receiving: hashbrown::HashMap::new(),
+                        sending: hashbrown::HashMap::new(),
                     });
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINVAL) => last_err = Some(e),
@@ -151,8 +160,8 @@ impl Ring {
         loop {
             // SAFETY: every entry built in this module points only at memory owned by `self`
             // (targets, durations, the buffer ring), which outlives the ring's operations, or
-            // at nothing at all. Buffers referenced by sends are held by the caller's `Buf`
-            // token until the completion (see `send`).
+            // at nothing at all. Buffers referenced by sends and `recv_into`s are held in
+            // `sending`/`receiving` until their completions (see `send`, `recv_into`).
             let pushed = unsafe { self.uring.submission().push_multiple(entries) };
             if pushed.is_ok() {
                 return;
@@ -247,18 +256,28 @@ impl Ring {
         Some(Buf::from_tx(v))
     }
 
-    /// Send `buf[offset..len]`. The caller keeps `buf` (and does not recycle it) until this
-    /// send's completion arrives; the `Buf` token being non-`Copy` makes that visible. (Were
-    /// a token dropped early, the kernel would only *read* stale memory: wrong bytes on the
-    /// wire, not memory unsafety in this process.)
-    pub fn send(&mut self, fd: RawFd, buf: &Buf, offset: u32, user_data: u64) {
+    /// Send `buf[offset..len]`. The ring owns `buf` until the completion: get it back with
+    /// [`take_sent`](Self::take_sent) (also after a cancel or an error), so nothing can
+    /// recycle or free it while the kernel reads it. `user_data` must be unique among this
+    /// ring's sends in flight.
+    pub fn send(&mut self, fd: RawFd, buf: Buf, offset: u32, user_data: u64) {
         assert!(offset < buf.len(), "send of an empty range");
-        let ptr = self.bufs.ptr(buf).wrapping_add(offset as usize);
+        let ptr = self.bufs.ptr(&buf).wrapping_add(offset as usize);
         let e = opcode::Send::new(types::Fd(fd), ptr, buf.len() - offset)
             .flags(libc::MSG_NOSIGNAL)
             .build()
             .user_data(user_data);
+        // A transmit buffer's heap block, or a receive buffer's ring slot, does not move when
+        // the token moves into the map.
+        let previous = self.sending.insert(user_data, buf);
+        assert!(previous.is_none(), "two sends with one user_data");
         self.push(&[e]);
+    }
+
+    /// The buffer of the [`send`](Self::send) whose completion carried `user_data`; `None` if
+    /// there was no such send.
+    pub fn take_sent(&mut self, user_data: u64) -> Option<Buf> {
+        self.sending.remove(&user_data)
     }
 
     /// A one-shot timer for a registered duration (completes with -ETIME).

@@ -32,18 +32,16 @@ impl Worker {
                 let bytes = relay.bytes();
                 // Bytes still in the pipe toward the client: a splice to it may be running.
                 splice_to_client = relay.downstream.pending() > 0;
-                // Pipes go back now: no ring operation touches a pipe, only the sockets. A
-                // prelude send to the server may be in flight: its buffer waits for the
-                // completion like a handshake flight.
-                let prelude = self.return_pipes(&mut relay);
-                Leftover::Spliced { bytes, prelude }
+                // Pipes go back now: no ring operation touches a pipe, only the sockets. (A
+                // prelude's buffer is the ring's until its send completes.)
+                self.return_pipes(&mut relay);
+                Leftover::Spliced { bytes }
             }
-            // A handshake flight may be in flight: its buffer waits for the completion.
-            Stage::Handshake(hs) => hs.sending.map_or(Leftover::Nothing, Leftover::Sending),
-            Stage::MqttConnect(m) => m
-                .tls
-                .and_then(|hs| hs.sending)
-                .map_or(Leftover::Nothing, Leftover::Sending),
+            // A handshake flight may be in flight: nothing else may go to the client then.
+            Stage::Handshake(hs) if hs.sending => Leftover::Sending,
+            Stage::MqttConnect(m) if m.tls.as_ref().is_some_and(|hs| hs.sending) => {
+                Leftover::Sending
+            }
             Stage::Connecting {
                 prelude: Some(buf), ..
             } => {
@@ -55,8 +53,8 @@ impl Worker {
         };
         let client_send_in_flight = match &left {
             Leftover::Nothing => false,
-            Leftover::Sending(_) => true,
-            Leftover::Copied(relay) => relay.downstream.sending().is_some(),
+            Leftover::Sending => true,
+            Leftover::Copied(relay) => relay.downstream.is_sending(),
             Leftover::Spliced { .. } => splice_to_client,
         };
         if let Stage::Closing { left: l, .. } = &mut conn.stage {

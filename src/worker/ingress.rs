@@ -238,7 +238,7 @@ impl Worker {
                             held: pending,
                             outgoing: Vec::new(),
                             outgoing_sent: 0,
-                            sending: None,
+                            sending: false,
                             early: Vec::new(),
                         }));
                         self.advance_handshake(key, conn);
@@ -267,7 +267,7 @@ impl Worker {
     pub(super) fn decrypt_held(
         &self,
         client: SocketAddr,
-        hs: &mut Handshake<Buf>,
+        hs: &mut Handshake,
     ) -> Result<(), (Termination, Vec<u8>)> {
         match hs.session.read(&mut hs.held, &mut hs.outgoing) {
             Ok(outcome) => {
@@ -303,7 +303,7 @@ impl Worker {
 
     /// Submits a send of what the session wrote for the client and is not sent yet; false
     /// (and `outgoing` emptied) when everything went out. The caller counts the send in flight.
-    pub(super) fn send_tls_output(&mut self, key: Key, fd: RawFd, hs: &mut Handshake<Buf>) -> bool {
+    pub(super) fn send_tls_output(&mut self, key: Key, fd: RawFd, hs: &mut Handshake) -> bool {
         if hs.outgoing_sent >= hs.outgoing.len() {
             hs.outgoing.clear();
             hs.outgoing_sent = 0;
@@ -315,26 +315,24 @@ impl Worker {
             .tx_from(&hs.outgoing[hs.outgoing_sent..]);
         hs.outgoing_sent = hs.outgoing.len();
         self.ring
-            .send(fd, &buf, 0, Token::encode(Op::SendClient, key));
-        hs.sending = Some(buf);
+            .send(fd, buf, 0, Token::encode(Op::SendClient, key));
+        hs.sending = true;
         true
     }
 
     /// A send to the client during ingress (a handshake flight, or post-handshake records
-    /// while reading the CONNECT) completed.
-    pub(super) fn on_ingress_send(&mut self, key: Key, conn: &mut Conn, result: i32) {
+    /// while reading the CONNECT) completed; `buf` is the buffer the ring gave back.
+    pub(super) fn on_ingress_send(&mut self, key: Key, conn: &mut Conn, result: i32, mut buf: Buf) {
         conn.touch(Side::Client, self.now_ms);
         let hs = match &mut conn.stage {
-            Stage::Handshake(hs) => hs,
-            Stage::MqttConnect(m) => match &mut m.tls {
-                Some(hs) => hs,
-                None => return,
-            },
-            _ => return,
+            Stage::Handshake(hs) => Some(hs),
+            Stage::MqttConnect(m) => m.tls.as_mut(),
+            _ => None,
         };
-        let Some(mut buf) = hs.sending.take() else {
-            return;
+        let Some(hs) = hs.filter(|hs| hs.sending) else {
+            return self.ring.bufs_mut().recycle(buf);
         };
+        hs.sending = false;
         if result <= 0 {
             self.ring.bufs_mut().recycle(buf);
             let errno = if result == 0 { libc::EPIPE } else { -result };
@@ -347,8 +345,8 @@ impl Worker {
                 v.drain(..sent);
             }
             self.ring
-                .send(conn.client_fd, &buf, 0, Token::encode(Op::SendClient, key));
-            hs.sending = Some(buf);
+                .send(conn.client_fd, buf, 0, Token::encode(Op::SendClient, key));
+            hs.sending = true;
             conn.inflight += 1;
             return;
         }
@@ -405,8 +403,8 @@ impl Worker {
         }
         let buf = self.ring.bufs_mut().tx_from(bytes);
         self.ring
-            .send(conn.client_fd, &buf, 0, Token::encode(Op::SendClient, key));
-        *left = Leftover::Sending(buf);
+            .send(conn.client_fd, buf, 0, Token::encode(Op::SendClient, key));
+        *left = Leftover::Sending;
         conn.inflight += 1;
     }
 

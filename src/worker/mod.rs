@@ -502,6 +502,9 @@ impl Worker {
                 let buf = self.ring.bufs_mut().take_rx(bid, 0);
                 self.ring.bufs_mut().recycle(buf);
             }
+            if let Some(buf) = self.ring.take_sent(c.user_data) {
+                self.ring.bufs_mut().recycle(buf);
+            }
             return;
         };
         conn.inflight -= 1;
@@ -510,11 +513,26 @@ impl Worker {
             Op::Connect => self.on_connect(key, &mut conn, c.result),
             Op::ConnectTimer => {}
             Op::RecvClient if ingress => self.on_ingress_recv(key, &mut conn, c),
-            Op::SendClient if ingress => self.on_ingress_send(key, &mut conn, c.result),
             Op::RecvClient => self.on_recv(key, &mut conn, Side::Client, c),
             Op::RecvServer => self.on_recv(key, &mut conn, Side::Server, c),
-            Op::SendClient => self.on_send(key, &mut conn, Side::Client, c.result),
-            Op::SendServer => self.on_send(key, &mut conn, Side::Server, c.result),
+            // A send's buffer comes back from the ring with its completion.
+            Op::SendClient | Op::SendServer => match self.ring.take_sent(c.user_data) {
+                Some(buf) if ingress && op == Op::SendClient => {
+                    self.on_ingress_send(key, &mut conn, c.result, buf)
+                }
+                Some(buf) => {
+                    let to = if op == Op::SendClient {
+                        Side::Client
+                    } else {
+                        Side::Server
+                    };
+                    self.on_send(key, &mut conn, to, c.result, buf)
+                }
+                None => {
+                    tracing::error!(?op, "send completion without its buffer");
+                    self.begin_close(&mut conn, crate::conn::Termination::Internal);
+                }
+            },
             Op::ReadableClient | Op::ReadableServer | Op::WritableClient | Op::WritableServer => {
                 self.on_poll(key, &mut conn, op)
             }

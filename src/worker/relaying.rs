@@ -72,7 +72,7 @@ impl Worker {
         conn.touch(from, self.now_ms);
         if from == Side::Client && conn.transport.is_kernel() && c.result == -libc::EIO {
             // The next record on the kTLS socket is not application data.
-            let sending = relay_of(conn).downstream.sending().is_some();
+            let sending = relay_of(conn).downstream.is_sending();
             let Some(received) = self.on_ktls_control(conn, sending) else {
                 return;
             };
@@ -174,8 +174,7 @@ impl Worker {
         // warning) goes out now if nothing else is being sent to it, not whenever the broker
         // next writes: a quiet broker would leave the client waiting for it.
         if from == Side::Client && result.is_ok() {
-            let sending =
-                matches!(&conn.stage, Stage::Relaying(r) if r.downstream.sending().is_some());
+            let sending = matches!(&conn.stage, Stage::Relaying(r) if r.downstream.is_sending());
             if !sending {
                 Self::flush_control(conn);
             }
@@ -201,12 +200,12 @@ impl Worker {
         }
     }
 
-    /// A send to `to`'s socket completed.
-    pub(super) fn on_send(&mut self, key: Key, conn: &mut Conn, to: Side, result: i32) {
+    /// A send to `to`'s socket completed; `buf` is the buffer the ring gave back.
+    pub(super) fn on_send(&mut self, key: Key, conn: &mut Conn, to: Side, result: i32, buf: Buf) {
         let source = to.other();
         match &mut conn.stage {
             Stage::Relaying(relay) => {
-                let step = relay.half_from(source).on_send(result);
+                let step = relay.half_from(source).on_send(result, buf);
                 conn.touch(to, self.now_ms);
                 if to == Side::Client && !matches!(step, Step::Send { .. }) {
                     // The client's socket is ours again: what its reads queued goes out now.
@@ -216,40 +215,34 @@ impl Worker {
                     && result > 0
                     && let Err(cause) = self.after_ktls_send(conn, result as u32)
                 {
-                    if let Step::RecycleThenRecv(buf) | Step::Fail { buf: Some(buf), .. } = step {
+                    if let Some(buf) = step.into_buf() {
                         self.ring.bufs_mut().recycle(buf);
                     }
                     return self.begin_close(conn, cause);
                 }
                 self.apply(key, conn, source, step);
             }
-            Stage::Splicing(_) => self.on_prelude_sent(key, conn, result),
-            Stage::Closing { left, .. } => match left {
-                // An alert or handshake flight sent while closing.
-                Leftover::Sending(_) => {
-                    if let Leftover::Sending(buf) = std::mem::replace(left, Leftover::Nothing) {
-                        self.ring.bufs_mut().recycle(buf);
+            Stage::Splicing(_) => self.on_prelude_sent(key, conn, result, buf),
+            Stage::Closing { left, .. } => {
+                let buf = match left {
+                    // An alert or handshake flight sent while closing: the client's socket
+                    // is free again.
+                    Leftover::Sending => {
+                        *left = Leftover::Nothing;
+                        Some(buf)
                     }
+                    // An interrupted relay send: count what the kernel took all the same.
+                    Leftover::Copied(relay) => {
+                        relay.half_from(source).on_send(result, buf).into_buf()
+                    }
+                    // The splice relay's prelude, sent to the server before splicing started.
+                    Leftover::Spliced { .. } | Leftover::Nothing => Some(buf),
+                };
+                if let Some(buf) = buf {
+                    self.ring.bufs_mut().recycle(buf);
                 }
-                // The splice relay's prelude, sent to the server before splicing started.
-                Leftover::Spliced { prelude, .. } => {
-                    if let Some(buf) = prelude.take() {
-                        self.ring.bufs_mut().recycle(buf);
-                    }
-                }
-                // An interrupted relay send.
-                Leftover::Copied(relay) => {
-                    if result > 0 {
-                        // Count what the kernel took even though the send was interrupted.
-                        let _ = relay.half_from(source).on_send(result);
-                    }
-                    if let Some(buf) = relay.half_from(source).take_buf() {
-                        self.ring.bufs_mut().recycle(buf);
-                    }
-                }
-                Leftover::Nothing => {}
-            },
-            _ => {}
+            }
+            _ => self.ring.bufs_mut().recycle(buf),
         }
     }
 
@@ -258,12 +251,8 @@ impl Worker {
         let destination = source.other();
         match step {
             Step::Recv => self.submit_recv(key, conn, source),
-            Step::Send { offset } => {
+            Step::Send { buf, offset } => {
                 let fd = conn.fd(destination);
-                let buf = relay_of(conn)
-                    .half_from(source)
-                    .sending()
-                    .expect("a send step holds a buffer");
                 self.ring
                     .send(fd, buf, offset, Token::encode(send_op(destination), key));
                 conn.inflight += 1;

@@ -65,9 +65,9 @@ impl Worker {
         self.run_splice(key, conn, source, step);
     }
 
-    /// The prelude's send to the server completed.
-    pub(super) fn on_prelude_sent(&mut self, key: Key, conn: &mut Conn, result: i32) {
-        let step = splice_of(conn).upstream.on_prelude_sent(result);
+    /// The prelude's send to the server completed; `buf` is the buffer the ring gave back.
+    pub(super) fn on_prelude_sent(&mut self, key: Key, conn: &mut Conn, result: i32, buf: Buf) {
+        let step = splice_of(conn).upstream.on_prelude_sent(result, buf);
         if result > 0 {
             conn.touch(Side::Server, self.now_ms);
         }
@@ -94,12 +94,8 @@ impl Worker {
                     conn.inflight += 1;
                     return;
                 }
-                SpliceStep::SendPrelude { offset } => {
+                SpliceStep::SendPrelude { buf, offset } => {
                     let fd = conn.fd(destination);
-                    let buf = splice_of(conn)
-                        .half_from(source)
-                        .prelude()
-                        .expect("a prelude step holds a buffer");
                     let token = Token::encode(send_op(destination), key);
                     self.ring.send(fd, buf, offset, token);
                     conn.inflight += 1;
@@ -279,17 +275,13 @@ impl Worker {
     }
 
     /// When a spliced connection closes: its pipes go back to the pool (or are closed if
-    /// they hold bytes); returns a prelude buffer whose send may still be in flight.
-    pub(super) fn return_pipes(&mut self, relay: &mut SpliceRelay<Buf, Pipe>) -> Option<Buf> {
-        let mut prelude = None;
+    /// they hold bytes).
+    pub(super) fn return_pipes(&mut self, relay: &mut SpliceRelay<Buf, Pipe>) {
         for half in [&mut relay.upstream, &mut relay.downstream] {
-            let (pipe, buf) = half.take_held();
-            if let Some((pipe, empty)) = pipe {
+            if let Some((pipe, empty)) = half.take_pipe() {
                 self.pipes.give_back(pipe, empty);
             }
-            prelude = prelude.or(buf);
         }
-        prelude
     }
 }
 

@@ -226,7 +226,7 @@ pub struct KernelTls {
 }
 
 /// A TLS handshake in progress (terminate listeners).
-pub struct Handshake<B> {
+pub struct Handshake {
     pub session: TlsSession,
     /// Bytes the session left unconsumed; presented again with the next read.
     pub held: Vec<u8>,
@@ -234,14 +234,14 @@ pub struct Handshake<B> {
     pub outgoing: Vec<u8>,
     /// Where in `outgoing` the next send starts.
     pub outgoing_sent: usize,
-    /// The send in flight, with a copy of (part of) `outgoing`.
-    pub sending: Option<B>,
+    /// A send of (part of) `outgoing` is in flight; the ring holds its buffer (a copy).
+    pub sending: bool,
     /// Application data that arrived with the client's last handshake flight, for the broker.
     pub early: Vec<u8>,
 }
 
 /// Reading the client's CONNECT (`mqtt = true` listeners).
-pub struct MqttConnect<B> {
+pub struct MqttConnect {
     /// Plain client bytes so far; all of them go to the broker unchanged once the CONNECT
     /// at their start is complete and valid.
     pub pending: Vec<u8>,
@@ -249,7 +249,7 @@ pub struct MqttConnect<B> {
     /// kernel TLS hand-off waits until the CONNECT is read. Its `outgoing`/`sending` carry
     /// post-handshake records and the refusing CONNACK; its `early` is unused (moved to
     /// `pending`).
-    pub tls: Option<Box<Handshake<B>>>,
+    pub tls: Option<Box<Handshake>>,
 }
 
 /// Where a connection is in its life. Transitions consume the previous stage. `B` is the
@@ -261,9 +261,9 @@ pub enum Stage<B, P> {
     /// unchanged to a pass-through backend, or fed to the TLS session).
     ClientHello { pending: Vec<u8> },
     /// Terminate listeners: the TLS handshake with the route's certificate.
-    Handshake(Box<Handshake<B>>),
+    Handshake(Box<Handshake>),
     /// `mqtt = true`: reading the client's first packet, which must be a CONNECT.
-    MqttConnect(Box<MqttConnect<B>>),
+    MqttConnect(Box<MqttConnect>),
     /// Connecting to server number `server` of the backend; `attempt` counts servers tried.
     Connecting {
         attempt: u16,
@@ -289,20 +289,18 @@ pub enum Stage<B, P> {
 }
 
 /// What a closing connection keeps until its cancelled operations complete: the relay's byte
-/// counts for the access log, and any buffer a send may still be reading.
+/// counts for the access log, and whether a send to the client is in flight (nothing more may
+/// be sent to it then). Buffers of sends in flight are the ring's.
 pub enum Leftover<B> {
     /// Nothing (ingress without a send in flight, or connecting).
     Nothing,
-    /// A buffer a send still reads from (a handshake flight, an alert).
-    Sending(B),
+    /// A send to the client is in flight (a handshake flight, an alert); the ring holds its
+    /// buffer.
+    Sending,
     /// The copy relay, for its byte counts and any buffer a send still holds.
     Copied(Relay<B>),
-    /// The splice relay's bytes delivered (client→server, server→client), and its prelude
-    /// buffer if a send of it may still be in flight.
-    Spliced {
-        bytes: (u64, u64),
-        prelude: Option<B>,
-    },
+    /// The splice relay's bytes delivered (client→server, server→client).
+    Spliced { bytes: (u64, u64) },
 }
 
 impl<B> Leftover<B> {
@@ -311,7 +309,7 @@ impl<B> Leftover<B> {
         match self {
             Leftover::Copied(relay) => Some(relay.bytes()),
             Leftover::Spliced { bytes, .. } => Some(*bytes),
-            Leftover::Nothing | Leftover::Sending(_) => None,
+            Leftover::Nothing | Leftover::Sending => None,
         }
     }
 
@@ -320,7 +318,7 @@ impl<B> Leftover<B> {
         match self {
             Leftover::Copied(_) => Some(crate::relay::RelayKind::Copy),
             Leftover::Spliced { .. } => Some(crate::relay::RelayKind::Splice),
-            Leftover::Nothing | Leftover::Sending(_) => None,
+            Leftover::Nothing | Leftover::Sending => None,
         }
     }
 }

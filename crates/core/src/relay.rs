@@ -112,8 +112,9 @@ pub enum Received<B> {
 pub enum Step<B> {
     /// Submit a recv on the source.
     Recv,
-    /// Submit a send of the held buffer from `offset` to its end on the destination.
-    Send { offset: u32 },
+    /// Submit a send of `buf` from `offset` to its end on the destination. The ring owns `buf`
+    /// until the send's completion hands it back to [`Half::on_send`].
+    Send { buf: B, offset: u32 },
     /// The buffer is fully delivered: give it back to the pool, then submit a recv.
     RecycleThenRecv(B),
     /// The source finished: half-close the destination (`shutdown(SHUT_WR)`).
@@ -128,6 +129,18 @@ pub enum Step<B> {
     },
 }
 
+impl<B> Step<B> {
+    /// The buffer this step carries, if any (to give it back when the step is not carried out:
+    /// the connection is closing).
+    pub fn into_buf(self) -> Option<B> {
+        match self {
+            Step::Send { buf, .. } | Step::RecycleThenRecv(buf) => Some(buf),
+            Step::Fail { buf, .. } => buf,
+            Step::Recv | Step::ShutdownDestination | Step::WaitForBuffer => None,
+        }
+    }
+}
+
 /// Which end of a direction an error came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum End {
@@ -136,14 +149,15 @@ pub enum End {
 }
 
 #[derive(Debug, Default)]
-enum HalfState<B> {
+enum HalfState {
     /// Nothing in flight: not started yet, or parked waiting for a buffer.
     #[default]
     Idle,
     /// A recv is in flight on the source.
     Receiving,
-    /// A send of `buf[sent..]` is in flight on the destination.
-    Sending { buf: B, sent: u32 },
+    /// A send of bytes `sent..len` of a buffer is in flight on the destination; the ring
+    /// holds the buffer.
+    Sending { len: u32, sent: u32 },
     /// FIN received and passed on; nothing more will happen in this direction.
     Done,
     /// Failed; the connection is closing.
@@ -153,7 +167,9 @@ enum HalfState<B> {
 /// One direction of a relayed connection.
 #[derive(Debug, Default)]
 pub struct Half<B> {
-    state: HalfState<B>,
+    state: HalfState,
+    /// The buffers' type: they pass through this half without being kept.
+    _buf: std::marker::PhantomData<fn(B) -> B>,
     /// Bytes delivered to the destination (acknowledged by send completions).
     delivered: u64,
 }
@@ -162,6 +178,7 @@ impl<B: RelayBuf> Half<B> {
     pub fn new() -> Self {
         Half {
             state: HalfState::Idle,
+            _buf: std::marker::PhantomData,
             delivered: 0,
         }
     }
@@ -177,8 +194,11 @@ impl<B: RelayBuf> Half<B> {
     /// replayed ClientHello, early data). Only valid when idle; `buf` must not be empty.
     pub fn start_with(&mut self, buf: B) -> Step<B> {
         debug_assert!(matches!(self.state, HalfState::Idle) && buf.len() > 0);
-        self.state = HalfState::Sending { buf, sent: 0 };
-        Step::Send { offset: 0 }
+        self.state = HalfState::Sending {
+            len: buf.len(),
+            sent: 0,
+        };
+        Step::Send { buf, offset: 0 }
     }
 
     pub fn on_recv(&mut self, received: Received<B>) -> Step<B> {
@@ -186,8 +206,11 @@ impl<B: RelayBuf> Half<B> {
         match received {
             Received::Data(buf) => {
                 debug_assert!(buf.len() > 0);
-                self.state = HalfState::Sending { buf, sent: 0 };
-                Step::Send { offset: 0 }
+                self.state = HalfState::Sending {
+                    len: buf.len(),
+                    sent: 0,
+                };
+                Step::Send { buf, offset: 0 }
             }
             Received::Eof => {
                 self.state = HalfState::Done;
@@ -209,15 +232,16 @@ impl<B: RelayBuf> Half<B> {
         }
     }
 
-    /// `result` is the send's CQE result: bytes written, or a negative errno.
-    pub fn on_send(&mut self, result: i32) -> Step<B> {
-        let HalfState::Sending { buf, sent } = std::mem::take(&mut self.state) else {
+    /// `result` is the send's CQE result: bytes written, or a negative errno; `buf` is the
+    /// buffer the ring gave back with it.
+    pub fn on_send(&mut self, result: i32, buf: B) -> Step<B> {
+        let HalfState::Sending { len, sent } = std::mem::take(&mut self.state) else {
             debug_assert!(false, "send completion without a send in flight");
             self.state = HalfState::Failed;
             return Step::Fail {
                 failed: End::Destination,
                 errno: libc::EINVAL,
-                buf: None,
+                buf: Some(buf),
             };
         };
         if result <= 0 {
@@ -233,32 +257,18 @@ impl<B: RelayBuf> Half<B> {
         }
         let sent = sent + result as u32;
         self.delivered += result as u64;
-        if sent < buf.len() {
-            self.state = HalfState::Sending { buf, sent };
-            Step::Send { offset: sent }
+        if sent < len {
+            self.state = HalfState::Sending { len, sent };
+            Step::Send { buf, offset: sent }
         } else {
             self.state = HalfState::Receiving;
             Step::RecycleThenRecv(buf)
         }
     }
 
-    /// The buffer held by the send in flight (to send from it).
-    pub fn sending(&self) -> Option<&B> {
-        match &self.state {
-            HalfState::Sending { buf, .. } => Some(buf),
-            _ => None,
-        }
-    }
-
-    /// Takes any held buffer (when the connection closes, after the send's completion).
-    pub fn take_buf(&mut self) -> Option<B> {
-        match std::mem::replace(&mut self.state, HalfState::Failed) {
-            HalfState::Sending { buf, .. } => Some(buf),
-            other => {
-                self.state = other;
-                None
-            }
-        }
+    /// Whether a send of this direction is in flight.
+    pub fn is_sending(&self) -> bool {
+        matches!(self.state, HalfState::Sending { .. })
     }
 
     pub fn is_idle(&self) -> bool {

@@ -24,8 +24,9 @@ pub enum SpliceStep<B, P> {
     PollSource,
     /// Arm a one-shot writability poll on the destination (the pipe stays with us).
     PollDestination,
-    /// Send the prelude buffer from `offset` to its end on the destination (a ring send).
-    SendPrelude { offset: u32 },
+    /// Send the prelude buffer from `offset` to its end on the destination (a ring send,
+    /// which owns `buf` until its completion hands it back to [`SpliceHalf::on_prelude_sent`]).
+    SendPrelude { buf: B, offset: u32 },
     /// The prelude is delivered: give its buffer back to the pool, then poll the source.
     PreludeSent(B),
     /// Lend this direction a pipe ([`SpliceHalf::give_pipe`]), or park it until one is free.
@@ -50,13 +51,14 @@ pub enum SpliceStep<B, P> {
 }
 
 #[derive(Debug, Default)]
-enum State<B, P> {
+enum State<P> {
     /// Not started, or waiting for a pipe.
     #[default]
     Idle,
-    /// A ring send of the prelude is in flight.
+    /// A ring send of the prelude (`len` bytes, `sent` delivered) is in flight; the ring
+    /// holds its buffer.
     Prelude {
-        buf: B,
+        len: u32,
         sent: u32,
     },
     /// A readability poll is armed on the source; no pipe held.
@@ -81,7 +83,9 @@ enum State<B, P> {
 /// One direction of a spliced connection.
 #[derive(Debug, Default)]
 pub struct SpliceHalf<B, P> {
-    state: State<B, P>,
+    state: State<P>,
+    /// The prelude buffer's type: it passes through this half without being kept.
+    _buf: std::marker::PhantomData<fn(B) -> B>,
     /// Bytes delivered to the destination.
     delivered: u64,
     /// Bytes moved since the last readiness event (for [`BYTES_PER_WAKE`]).
@@ -99,6 +103,7 @@ impl<B: super::RelayBuf, P: PipeCapacity> SpliceHalf<B, P> {
     pub fn new() -> Self {
         SpliceHalf {
             state: State::Idle,
+            _buf: std::marker::PhantomData,
             delivered: 0,
             this_wake: 0,
             fill_len: 0,
@@ -116,15 +121,23 @@ impl<B: super::RelayBuf, P: PipeCapacity> SpliceHalf<B, P> {
     /// anything is spliced. `buf` must not be empty.
     pub fn start_with(&mut self, buf: B) -> SpliceStep<B, P> {
         debug_assert!(matches!(self.state, State::Idle) && buf.len() > 0);
-        self.state = State::Prelude { buf, sent: 0 };
-        SpliceStep::SendPrelude { offset: 0 }
+        self.state = State::Prelude {
+            len: buf.len(),
+            sent: 0,
+        };
+        SpliceStep::SendPrelude { buf, offset: 0 }
     }
 
-    /// The prelude's ring send completed with `result` (bytes, or a negative errno).
-    pub fn on_prelude_sent(&mut self, result: i32) -> SpliceStep<B, P> {
-        let State::Prelude { buf, sent } = std::mem::take(&mut self.state) else {
+    /// The prelude's ring send completed with `result` (bytes, or a negative errno); `buf` is
+    /// the buffer the ring gave back.
+    pub fn on_prelude_sent(&mut self, result: i32, buf: B) -> SpliceStep<B, P> {
+        let State::Prelude { len, sent } = std::mem::take(&mut self.state) else {
             debug_assert!(false, "prelude completion without a prelude send");
-            return self.fail(End::Destination, libc::EINVAL);
+            let mut step = self.fail(End::Destination, libc::EINVAL);
+            if let SpliceStep::Fail { prelude, .. } = &mut step {
+                *prelude = Some(buf);
+            }
+            return step;
         };
         if result <= 0 {
             self.state = State::Failed;
@@ -137,9 +150,9 @@ impl<B: super::RelayBuf, P: PipeCapacity> SpliceHalf<B, P> {
         }
         let sent = sent + result as u32;
         self.delivered += result as u64;
-        if sent < buf.len() {
-            self.state = State::Prelude { buf, sent };
-            SpliceStep::SendPrelude { offset: sent }
+        if sent < len {
+            self.state = State::Prelude { len, sent };
+            SpliceStep::SendPrelude { buf, offset: sent }
         } else {
             self.state = State::WaitReadable;
             SpliceStep::PreludeSent(buf)
@@ -283,27 +296,24 @@ impl<B: super::RelayBuf, P: PipeCapacity> SpliceHalf<B, P> {
         }
     }
 
-    /// The prelude buffer, while its send is in flight.
-    pub fn prelude(&self) -> Option<&B> {
-        match &self.state {
-            State::Prelude { buf, .. } => Some(buf),
-            _ => None,
-        }
+    /// Whether the prelude's send is in flight.
+    pub fn sending_prelude(&self) -> bool {
+        matches!(self.state, State::Prelude { .. })
     }
 
-    /// When the connection closes: the pipe (and whether it is empty) and the prelude buffer,
-    /// whichever this direction holds. The direction is failed afterwards.
-    pub fn take_held(&mut self) -> (Option<(P, bool)>, Option<B>) {
+    /// When the connection closes: the pipe this direction holds, if any, and whether it is
+    /// empty. The direction is failed afterwards. (A prelude's buffer is the ring's until its
+    /// send completes.)
+    pub fn take_pipe(&mut self) -> Option<(P, bool)> {
         match std::mem::replace(&mut self.state, State::Failed) {
             State::Moving { pipe, pending } | State::WaitWritable { pipe, pending } => {
-                (Some((pipe, pending == 0)), None)
+                Some((pipe, pending == 0))
             }
-            State::Prelude { buf, .. } => (None, Some(buf)),
             State::Done => {
                 self.state = State::Done;
-                (None, None)
+                None
             }
-            _ => (None, None),
+            _ => None,
         }
     }
 }
