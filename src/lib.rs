@@ -14,6 +14,7 @@
 //! |---|---|---|
 //! | start-up | P [`config`], [`runtime`], `tls::server_config` | validate the config (certificates, route tables) and build the rustls server configs, probe io_uring, bind one SO_REUSEPORT socket per listener per worker, spawn workers, wait for signals |
 //! | worker | P [`worker`] | one thread, one io_uring ring, one connection slab (C `slab`); the event loop |
+//! | connection | C [`conn`], P `worker::submit` | the stage (forward only), the client transport (plain, passthrough, userspace TLS, kernel TLS), what a closing connection keeps; every ring operation of a connection submitted and counted in one place, sent buffers owned by the ring until their completion |
 //! | accept | P `worker::accept`, C [`rate_limit`] | multishot accept, `max_connections`, per-source connection rate, EMFILE back-off |
 //! | stages | C [`conn`] | a connection's life as stages that only move forward; [`conn::Termination`], typed, with one keyword each |
 //! | PROXY-in | P `worker::ingress`, C [`proxy_protocol`] | the load balancer's v1/v2 header |

@@ -7,9 +7,9 @@
 //! right away: ingress is short and bounded, and the pool buffer goes back at once.
 
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 
-use super::{Conn, Op, Token, Worker};
+use super::submit::Io;
+use super::{Conn, Worker};
 use crate::config::TlsMode;
 use crate::conn::{Handshake, Leftover, MqttConnect, Side, Stage, Termination};
 use crate::mqtt::ConnectErrorKind;
@@ -24,9 +24,7 @@ use crate::tls::{MAX_HELD_BYTES, TlsErrorKind, TlsSession};
 
 impl Worker {
     pub(super) fn submit_ingress_recv(&mut self, key: Key, conn: &mut Conn) {
-        self.ring
-            .recv(conn.client_fd, Token::encode(Op::RecvClient, key));
-        conn.inflight += 1;
+        self.submit(key, conn, Io::Recv { from: Side::Client });
     }
 
     /// Bytes (or EOF, or an error) from the client during ingress.
@@ -291,33 +289,40 @@ impl Worker {
         let Stage::Handshake(hs) = &mut conn.stage else {
             return;
         };
-        if self.send_tls_output(key, conn.client_fd, hs) {
-            conn.inflight += 1;
-            return;
+        let handshaking = hs.session.is_handshaking();
+        if let Some(buf) = self.tls_output(hs) {
+            return self.submit(
+                key,
+                conn,
+                Io::Send {
+                    to: Side::Client,
+                    buf,
+                    offset: 0,
+                },
+            );
         }
-        if hs.session.is_handshaking() {
+        if handshaking {
             return self.submit_ingress_recv(key, conn);
         }
         self.finish_handshake(key, conn);
     }
 
-    /// Submits a send of what the session wrote for the client and is not sent yet; false
-    /// (and `outgoing` emptied) when everything went out. The caller counts the send in flight.
-    pub(super) fn send_tls_output(&mut self, key: Key, fd: RawFd, hs: &mut Handshake) -> bool {
+    /// A buffer with what the session wrote for the client and is not sent yet, for the
+    /// caller to send (`hs.sending` is set); `None` (and `outgoing` emptied) when everything
+    /// went out.
+    pub(super) fn tls_output(&mut self, hs: &mut Handshake) -> Option<Buf> {
         if hs.outgoing_sent >= hs.outgoing.len() {
             hs.outgoing.clear();
             hs.outgoing_sent = 0;
-            return false;
+            return None;
         }
         let buf = self
             .ring
             .bufs_mut()
             .tx_from(&hs.outgoing[hs.outgoing_sent..]);
         hs.outgoing_sent = hs.outgoing.len();
-        self.ring
-            .send(fd, buf, 0, Token::encode(Op::SendClient, key));
         hs.sending = true;
-        true
+        Some(buf)
     }
 
     /// A send to the client during ingress (a handshake flight, or post-handshake records
@@ -344,11 +349,16 @@ impl Worker {
             if let Some(v) = buf.tx_mut() {
                 v.drain(..sent);
             }
-            self.ring
-                .send(conn.client_fd, buf, 0, Token::encode(Op::SendClient, key));
             hs.sending = true;
-            conn.inflight += 1;
-            return;
+            return self.submit(
+                key,
+                conn,
+                Io::Send {
+                    to: Side::Client,
+                    buf,
+                    offset: 0,
+                },
+            );
         }
         self.ring.bufs_mut().recycle(buf);
         match conn.stage {
@@ -401,11 +411,17 @@ impl Worker {
         if bytes.is_empty() {
             return;
         }
-        let buf = self.ring.bufs_mut().tx_from(bytes);
-        self.ring
-            .send(conn.client_fd, buf, 0, Token::encode(Op::SendClient, key));
         *left = Leftover::Sending;
-        conn.inflight += 1;
+        let buf = self.ring.bufs_mut().tx_from(bytes);
+        self.submit(
+            key,
+            conn,
+            Io::Send {
+                to: Side::Client,
+                buf,
+                offset: 0,
+            },
+        );
     }
 
     /// The address the client connected to, for the PROXY header: the balancer's frontend

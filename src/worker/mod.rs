@@ -8,6 +8,8 @@
 //! Files in this module follow a connection: [`accept`] → [`ingress`] (PROXY-in,
 //! ClientHello and route, TLS handshake) → [`mqtt_connect`] (the CONNECT, `mqtt = true`) →
 //! [`upstream`] (connect, PROXY-out) → [`relaying`] (copy) or [`splicing`] → [`close`].
+//! Every ring operation on a connection's sockets is submitted, and counted in flight, in
+//! [`submit`].
 
 mod accept;
 mod checks;
@@ -18,6 +20,7 @@ mod kernel_tls;
 mod mqtt_connect;
 mod relaying;
 mod splicing;
+mod submit;
 mod upstream;
 
 use std::collections::VecDeque;
@@ -205,7 +208,8 @@ struct Conn {
     started_ms: u64,
     client_active_ms: u64,
     server_active_ms: u64,
-    /// Ring operations whose completion has not arrived yet; fds close only at zero.
+    /// Ring operations whose completion has not arrived yet; fds close only at zero. Counted
+    /// up only by `Worker::submit` (submit.rs), down by the completion dispatch.
     inflight: u16,
     stage: Stage<Buf, Pipe>,
     /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses), and the

@@ -7,9 +7,10 @@
 //! All under `timeouts.handshake`, one client operation at a time, like the rest of ingress.
 
 use super::ingress::connecting;
+use super::submit::Io;
 use super::{Conn, Worker};
 use crate::config::ClientIdle;
-use crate::conn::{Handshake, MqttConnect, Stage, Termination};
+use crate::conn::{Handshake, MqttConnect, Side, Stage, Termination};
 use crate::mqtt::{
     ConnectError, ConnectLimits, ConnectOutcome, MqttInfo, idle_timeout_for_keepalive,
     parse_connect,
@@ -49,10 +50,17 @@ impl Worker {
             return;
         };
         if let Some(hs) = m.tls.as_mut()
-            && self.send_tls_output(key, conn.client_fd, hs)
+            && let Some(buf) = self.tls_output(hs)
         {
-            conn.inflight += 1;
-            return;
+            return self.submit(
+                key,
+                conn,
+                Io::Send {
+                    to: Side::Client,
+                    buf,
+                    offset: 0,
+                },
+            );
         }
         let read = match parse_connect(&m.pending, &limits) {
             Ok(ConnectOutcome::Incomplete { .. }) => Read::Incomplete,

@@ -3,7 +3,8 @@
 //! userspace — decrypts client bytes in place in the pool buffer and encrypts server bytes
 //! into a transmit buffer.
 
-use super::{Conn, Token, Worker, recv_op, send_op};
+use super::submit::Io;
+use super::{Conn, Worker};
 use crate::conn::{Leftover, Side, Stage, Termination};
 use crate::relay::{Received, Relay, RelayKind, Step, failed_side, failure_termination};
 use crate::slab::Key;
@@ -16,7 +17,7 @@ use crate::tls::{TlsError, TlsErrorKind};
 /// send to a client that stopped reading) before we cancel again.
 const CLOSE_LINGER_MS: u64 = 1_000;
 
-/// The most TLS bytes a client's reads may leave queued for it (`TlsRelay::control`). The TLS
+/// The most TLS bytes a client's reads may leave queued for it (`UserspaceTls::control`). The TLS
 /// layers bound what a client can make us owe — one KeyUpdate answer (27 bytes) at a time, an
 /// alert or two (`tls::post_handshake`, rustls' own limits for TLS 1.2) — so this is never
 /// reached; it keeps a bug there from growing a connection's memory with the client's upload.
@@ -252,10 +253,8 @@ impl Worker {
         match step {
             Step::Recv => self.submit_recv(key, conn, source),
             Step::Send { buf, offset } => {
-                let fd = conn.fd(destination);
-                self.ring
-                    .send(fd, buf, offset, Token::encode(send_op(destination), key));
-                conn.inflight += 1;
+                let to = destination;
+                self.submit(key, conn, Io::Send { to, buf, offset });
             }
             Step::RecycleThenRecv(buf) => {
                 self.ring.bufs_mut().recycle(buf);
@@ -284,8 +283,7 @@ impl Worker {
     }
 
     fn submit_recv(&mut self, key: Key, conn: &mut Conn, from: Side) {
-        let token = Token::encode(recv_op(from), key);
-        match (from, conn.transport.userspace_mut()) {
+        let io = match (from, conn.transport.userspace_mut()) {
             (Side::Client, Some(tls)) if tls.streaming && !tls.held.is_empty() => {
                 // Mid-stream with an incomplete record: receive right behind a copy of it,
                 // instead of into a pool buffer and then moving everything received up to
@@ -296,7 +294,7 @@ impl Worker {
                     v.extend_from_slice(&tls.held);
                 }
                 tls.receiving_into = true;
-                self.ring.recv_into(conn.client_fd, buf, token);
+                Io::RecvInto { buf }
             }
             (Side::Client, Some(tls)) => {
                 // Leave room for the held bytes of an incomplete record in front of the new
@@ -307,11 +305,11 @@ impl Worker {
                     // Only a post-handshake message spread over many records gets here.
                     return self.begin_close(conn, Termination::Tls(TlsErrorKind::TooMuchHeld));
                 }
-                self.ring.recv_at_most(conn.client_fd, room as u32, token);
+                Io::RecvAtMost { max: room as u32 }
             }
-            _ => self.ring.recv(conn.fd(from), token),
-        }
-        conn.inflight += 1;
+            _ => Io::Recv { from },
+        };
+        self.submit(key, conn, io);
     }
 
     /// Gives buffers that came back to directions that found the pool empty, oldest first.

@@ -3,7 +3,8 @@
 //! takes back the worker's pipes, and on a kTLS client socket hands non-data records to the
 //! control-record path (`kernel_tls`), since splice cannot carry them.
 
-use super::{Conn, Op, Token, Worker, send_op};
+use super::submit::Io;
+use super::{Conn, Op, Worker};
 use crate::conn::{Side, Stage, Termination};
 use crate::relay::{Received, SpliceRelay, SpliceStep, failed_side, failure_termination};
 use crate::slab::Key;
@@ -18,20 +19,6 @@ type Step = SpliceStep<Buf, Pipe>;
 /// is a whole record read and acted on, so a peer that sends only these still makes progress
 /// through the idle timeout, not an endless loop here.
 const CONTROL_RECORDS_PER_WAKE: u32 = 64;
-
-fn readable_op(source: Side) -> Op {
-    match source {
-        Side::Client => Op::ReadableClient,
-        Side::Server => Op::ReadableServer,
-    }
-}
-
-fn writable_op(destination: Side) -> Op {
-    match destination {
-        Side::Client => Op::WritableClient,
-        Side::Server => Op::WritableServer,
-    }
-}
 
 impl Worker {
     /// Enters the splice relay: the prelude (if any) goes out first through a ring send, then
@@ -82,24 +69,22 @@ impl Worker {
         loop {
             step = match step {
                 SpliceStep::PollSource => {
-                    let token = Token::encode(readable_op(source), key);
-                    self.ring.poll(conn.fd(source), libc::POLLIN as u32, token);
-                    conn.inflight += 1;
-                    return;
+                    let io = Io::Poll {
+                        side: source,
+                        writable: false,
+                    };
+                    return self.submit(key, conn, io);
                 }
                 SpliceStep::PollDestination => {
-                    let token = Token::encode(writable_op(destination), key);
-                    self.ring
-                        .poll(conn.fd(destination), libc::POLLOUT as u32, token);
-                    conn.inflight += 1;
-                    return;
+                    let io = Io::Poll {
+                        side: destination,
+                        writable: true,
+                    };
+                    return self.submit(key, conn, io);
                 }
                 SpliceStep::SendPrelude { buf, offset } => {
-                    let fd = conn.fd(destination);
-                    let token = Token::encode(send_op(destination), key);
-                    self.ring.send(fd, buf, offset, token);
-                    conn.inflight += 1;
-                    return;
+                    let to = destination;
+                    return self.submit(key, conn, Io::Send { to, buf, offset });
                 }
                 SpliceStep::PreludeSent(buf) => {
                     self.ring.bufs_mut().recycle(buf);

@@ -9,7 +9,8 @@
 //! Also every worker's side of the health checks: its copy of the servers' up/down flags,
 //! and closing the sessions of a server marked down (`on_marked_down = "shutdown-sessions"`).
 
-use super::{BackendSlot, Conn, Op, Token, Worker};
+use super::submit::Io;
+use super::{BackendSlot, Conn, Worker};
 use crate::balance::{Balance, Selector, ServerSpec, source_key};
 use crate::config::{Backend, OnMarkedDown};
 use crate::conn::{Stage, Termination};
@@ -147,15 +148,12 @@ impl Worker {
                         (*s, *l) = (server as u16, last_failure);
                     }
                     let slot = &self.backends[backend_index];
-                    self.ring.connect_with_timeout(
+                    let io = Io::Connect {
                         fd,
-                        slot.targets[server],
-                        slot.connect_timeout,
-                        Token::encode(Op::Connect, key),
-                        Token::encode(Op::ConnectTimer, key),
-                    );
-                    conn.inflight += 2;
-                    return;
+                        target: slot.targets[server],
+                        timeout: slot.connect_timeout,
+                    };
+                    return self.submit(key, conn, io);
                 }
                 Err(error) => {
                     tracing::warn!(worker = self.id, server = %addr, %error, "cannot create a backend socket");
