@@ -291,15 +291,7 @@ impl Worker {
         };
         let handshaking = hs.session.is_handshaking();
         if let Some(buf) = self.tls_output(hs) {
-            return self.submit(
-                key,
-                conn,
-                Io::Send {
-                    to: Side::Client,
-                    buf,
-                    offset: 0,
-                },
-            );
+            return self.submit(key, conn, Io::send(Side::Client, buf));
         }
         if handshaking {
             return self.submit_ingress_recv(key, conn);
@@ -350,15 +342,7 @@ impl Worker {
                 v.drain(..sent);
             }
             hs.sending = true;
-            return self.submit(
-                key,
-                conn,
-                Io::Send {
-                    to: Side::Client,
-                    buf,
-                    offset: 0,
-                },
-            );
+            return self.submit(key, conn, Io::send(Side::Client, buf));
         }
         self.ring.bufs_mut().recycle(buf);
         match conn.stage {
@@ -413,15 +397,7 @@ impl Worker {
         }
         *left = Leftover::Sending;
         let buf = self.ring.bufs_mut().tx_from(bytes);
-        self.submit(
-            key,
-            conn,
-            Io::Send {
-                to: Side::Client,
-                buf,
-                offset: 0,
-            },
-        );
+        self.submit(key, conn, Io::send(Side::Client, buf));
     }
 
     /// The address the client connected to, for the PROXY header: the balancer's frontend

@@ -52,15 +52,7 @@ impl Worker {
         if let Some(hs) = m.tls.as_mut()
             && let Some(buf) = self.tls_output(hs)
         {
-            return self.submit(
-                key,
-                conn,
-                Io::Send {
-                    to: Side::Client,
-                    buf,
-                    offset: 0,
-                },
-            );
+            return self.submit(key, conn, Io::send(Side::Client, buf));
         }
         let read = match parse_connect(&m.pending, &limits) {
             Ok(ConnectOutcome::Incomplete { .. }) => Read::Incomplete,

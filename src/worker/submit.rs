@@ -29,6 +29,13 @@ pub(super) enum Io {
     },
 }
 
+impl Io {
+    /// Send all of `buf` to `to`.
+    pub(super) fn send(to: Side, buf: Buf) -> Io {
+        Io::Send { to, buf, offset: 0 }
+    }
+}
+
 impl Worker {
     /// Submits `io` for connection `key` and counts its completions in flight.
     pub(super) fn submit(&mut self, key: Key, conn: &mut Conn, io: Io) {
