@@ -175,10 +175,16 @@ fn key_update_flood_is_refused_and_costs_no_memory_regression() {
 /// 33 requests and then silence: the client gets our one answer, then the refusal.
 #[test]
 fn key_updates_past_the_bound_get_a_fatal_alert() {
+    refused_past_the_bound("bound");
+}
+
+/// 33 requests by the script's `mode`, against a broker that never writes, under both
+/// `tls_records` settings: the client reads the refusal, the access log says why.
+fn refused_past_the_bound(mode: &str) {
     for records in RECORD_LAYERS {
         let broker = QuietBroker::start();
         let proxy = start(broker.addr, records);
-        let (out, local) = keyupdate_script(&proxy, "bound", 33);
+        let (out, local) = keyupdate_script(&proxy, mode, 33);
         assert!(
             out.contains(refusal(records)),
             "tls_records = {records}\n{out}"
@@ -195,10 +201,16 @@ fn key_updates_past_the_bound_get_a_fatal_alert() {
 /// 32 requests are within the bound: the connection stays and still relays.
 #[test]
 fn key_updates_within_the_bound_keep_the_connection() {
+    kept_within_the_bound("within");
+}
+
+/// 32 requests by the script's `mode`, then a message through an echo server, under both
+/// `tls_records` settings: answered, relayed, echoed.
+fn kept_within_the_bound(mode: &str) {
     for records in RECORD_LAYERS {
         let echo = EchoServer::start();
         let proxy = start(echo.addr, records);
-        let (out, _) = keyupdate_script(&proxy, "within", 32);
+        let (out, _) = keyupdate_script(&proxy, mode, 32);
         assert!(out.contains("ECHO ok"), "tls_records = {records}\n{out}");
     }
 }
@@ -209,32 +221,13 @@ fn key_updates_within_the_bound_keep_the_connection() {
 /// with its Finished, so the server reads them as the end of its handshake every time.
 #[test]
 fn key_updates_behind_the_finished_are_bounded_regression() {
-    for records in RECORD_LAYERS {
-        let broker = QuietBroker::start();
-        let proxy = start(broker.addr, records);
-        let (out, local) = keyupdate_script(&proxy, "bound-behind-finished", 33);
-        assert!(
-            out.contains(refusal(records)),
-            "tls_records = {records}\n{out}"
-        );
-        let log = proxy.access_log_for(local);
-        assert_eq!(
-            text(&log, "termination"),
-            "tls_too_many_key_updates",
-            "tls_records = {records}\n{log}"
-        );
-    }
+    refused_past_the_bound("bound-behind-finished");
 }
 
 /// 32 requests and a message in the client's Finished write: answered, relayed, echoed.
 #[test]
 fn key_updates_behind_the_finished_keep_the_connection_regression() {
-    for records in RECORD_LAYERS {
-        let echo = EchoServer::start();
-        let proxy = start(echo.addr, records);
-        let (out, _) = keyupdate_script(&proxy, "within-behind-finished", 32);
-        assert!(out.contains("ECHO ok"), "tls_records = {records}\n{out}");
-    }
+    kept_within_the_bound("within-behind-finished");
 }
 
 /// OpenSSL 3.6 `s_client -tls1_2`, command `R`: ringress refuses at once (rustls'
