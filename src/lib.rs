@@ -17,10 +17,11 @@
 //! | connection | C [`conn`], P `worker::submit` | the stage (forward only), the client transport (plain, passthrough, userspace TLS, kernel TLS), what a closing connection keeps; every ring operation of a connection submitted and counted in one place, sent buffers owned by the ring until their completion |
 //! | accept | P `worker::accept`, C [`rate_limit`] | multishot accept, `max_connections`, per-source connection rate, EMFILE back-off |
 //! | stages | C [`conn`] | a connection's life as stages that only move forward; [`conn::Termination`], typed, with one keyword each |
-//! | PROXY-in | P `worker::ingress`, C [`proxy_protocol`] | the load balancer's v1/v2 header |
-//! | TLS/ClientHello | P `worker::ingress`, C [`tls`] | ClientHello peek, rustls unbuffered handshake, our TLS 1.3 record layer, the post-handshake rules shared with kTLS, wire constants once |
+//! | ingress | C [`ingress`], P `worker::ingress` | PROXY-in → ClientHello and route → TLS handshake → CONNECT as one sans-IO state machine: client-socket events in, recv/send/done/close out; the worker answers its lookups (routes, backend health, rate limits) and carries out its actions |
+//! | PROXY-in | C [`proxy_protocol`] | the load balancer's v1/v2 header |
+//! | TLS/ClientHello | C [`tls`] | ClientHello peek, rustls unbuffered handshake, our TLS 1.3 record layer, the post-handshake rules shared with kTLS, wire constants once |
 //! | route | C [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
-//! | CONNECT | P `worker::mqtt_connect`, C [`mqtt`] | `mqtt = true`: the first packet checked by the CONNECT parser, refused with a CONNACK, client id/version/keep-alive kept; `mqtt::frames` is the one encoder of packets we send (health checks, benchmark tools) |
+//! | CONNECT | C [`mqtt`] | `mqtt = true`: the first packet checked by the CONNECT parser, refused with a CONNACK, client id/version/keep-alive kept; `mqtt::frames` is the one encoder of packets we send (health checks, benchmark tools) |
 //! | upstream + PROXY-out | P `worker::upstream`, C [`balance`], [`proxy_out`] | choose a server (round-robin, least-connections, client id, source; weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
 //! | health checks | P `worker::checks`, C [`health`] | worker 0 checks servers on its ring (tcp or MQTT CONNECT/CONNACK), rise/fall, a shared up/down board; shutdown-sessions |
 //! | relay | C [`relay`], P `worker::relaying` | per-direction state machine: recv → send → recv, half-close; userspace TLS records |
@@ -37,8 +38,8 @@
 
 // The sans-IO core, under the paths the driver has always used.
 pub use ringress_core::{
-    access_log, balance, conn, health, mqtt, proxy_out, proxy_protocol, rate_limit, relay, route,
-    slab, timer,
+    access_log, balance, conn, health, ingress, mqtt, proxy_out, proxy_protocol, rate_limit, relay,
+    route, slab, timer,
 };
 
 pub mod config;

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use super::{Conn, Op, Token, Worker, initial_client_idle_ms};
 use crate::access_log::{CloseRecord, log_close};
 use crate::config::TlsMode;
-use crate::conn::{ClientTransport, MqttConnect, Stage, Termination};
+use crate::conn::{ClientTransport, Stage, Termination};
 use crate::rate_limit::{self, Verdict};
 use crate::slab::Key;
 use crate::sys::net;
@@ -158,26 +158,14 @@ impl Worker {
         }
         // Small MQTT packets must not wait for Nagle; failure only costs latency.
         let _ = net::set_nodelay(fd);
-        let stage = if listener.accept_proxy {
-            Stage::ProxyIn {
-                pending: Vec::new(),
-            }
-        } else if listener.tls != TlsMode::None {
-            Stage::ClientHello {
-                pending: Vec::new(),
-            }
-        } else if listener.mqtt.is_some() {
-            Stage::MqttConnect(Box::new(MqttConnect {
-                pending: Vec::new(),
-                tls: None,
-            }))
-        } else {
-            Stage::Connecting {
+        let stage = match self.ingress_for(listener) {
+            Some(ingress) => Stage::Ingress(ingress),
+            None => Stage::Connecting {
                 attempt: 0,
                 server: 0,
                 last_failure: None,
                 prelude: None,
-            }
+            },
         };
         let conn = Conn {
             listener: l as u16,

@@ -38,10 +38,7 @@ impl Worker {
                 Leftover::Spliced { bytes }
             }
             // A handshake flight may be in flight: nothing else may go to the client then.
-            Stage::Handshake(hs) if hs.sending => Leftover::Sending,
-            Stage::MqttConnect(m) if m.tls.as_ref().is_some_and(|hs| hs.sending) => {
-                Leftover::Sending
-            }
+            Stage::Ingress(ingress) if ingress.sending() => Leftover::Sending,
             Stage::Connecting {
                 prelude: Some(buf), ..
             } => {

@@ -11,7 +11,7 @@ impl Worker {
     /// A connection is closing with `cause`: if it was still reading the ClientHello or in
     /// the TLS handshake of a terminate listener, that handshake failed.
     pub(super) fn count_handshake_failure(&self, conn: &Conn, cause: Termination) {
-        let in_handshake = matches!(conn.stage, Stage::ClientHello { .. } | Stage::Handshake(_));
+        let in_handshake = matches!(&conn.stage, Stage::Ingress(ingress) if ingress.in_handshake());
         if in_handshake && self.listener_tls(conn) == TlsMode::Terminate {
             self.counters().handshake_failed(conn.listener, cause);
         }

@@ -73,15 +73,9 @@ impl Worker {
         }
     }
 
-    /// Whose record layer a new session on `conn`'s listener uses in userspace.
-    pub(super) fn listener_tls_records(&self, conn: &Conn) -> crate::tls::RecordLayer {
-        self.shared.config.listeners[conn.listener as usize].tls_records
-    }
-
     /// Whether a session on `listener` may go to the kernel once its handshake is done.
-    pub(super) fn kernel_tls_possible(&self, listener: u16) -> bool {
-        let mode = self.shared.config.listeners[listener as usize].tls_offload;
-        mode != TlsOffload::Userspace && self.shared.ktls.is_ok()
+    pub(super) fn kernel_tls_possible(&self, listener: &crate::config::Listener) -> bool {
+        listener.tls_offload != TlsOffload::Userspace && self.shared.ktls.is_ok()
     }
 
     fn handoff(&self, conn: &Conn, session: TlsSession, held: Vec<u8>) -> Handoff {

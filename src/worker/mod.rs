@@ -6,8 +6,8 @@
 //! The loop: submit and wait for completions, dispatch each by the operation encoded in its
 //! `user_data` ([`Token`]), then hand freed buffers to directions that were waiting for one.
 //! Files in this module follow a connection: [`accept`] → [`ingress`] (PROXY-in,
-//! ClientHello and route, TLS handshake) → [`mqtt_connect`] (the CONNECT, `mqtt = true`) →
-//! [`upstream`] (connect, PROXY-out) → [`relaying`] (copy) or [`splicing`] → [`close`].
+//! ClientHello and route, TLS handshake, the CONNECT: the core's sans-IO `Ingress` on the
+//! ring) → [`upstream`] (connect, PROXY-out) → [`relaying`] (copy) or [`splicing`] → [`close`].
 //! Every ring operation on a connection's sockets is submitted, and counted in flight, in
 //! [`submit`].
 
@@ -17,7 +17,6 @@ mod close;
 mod counting;
 mod ingress;
 mod kernel_tls;
-mod mqtt_connect;
 mod relaying;
 mod splicing;
 mod submit;
@@ -347,6 +346,8 @@ pub struct Worker {
     accepted: u64,
     /// Reused for small TLS outputs written straight to a socket (close_notify).
     scratch: Vec<u8>,
+    /// Reused for an ingress read's bytes, copied out of the pool buffer.
+    ingress_read: Vec<u8>,
     /// The health board's epoch when this worker last copied it.
     health_epoch: u64,
     /// (backend, server) marked down since the last tick, whose sessions are to be closed.
@@ -423,6 +424,7 @@ impl Worker {
             last_accept_warning_ms: None,
             accepted: 0,
             scratch: Vec::new(),
+            ingress_read: Vec::new(),
             health_epoch: 0,
             marked_down: Vec::new(),
             checks,

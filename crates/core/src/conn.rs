@@ -2,15 +2,15 @@
 //! the access log reports.
 //!
 //! ```text
-//! accept ─► ProxyIn ─► ClientHello ─► Handshake ─► MqttConnect ─► Connecting ─► Relaying ─► Closing ─► freed
-//!           (accept_   (TLS: route    (terminate)  (mqtt = true) │ ▲ next server            ▲   + access log
-//!            proxy)     by SNI)                                  └─┘ on refusal/timeout     │
-//!              └────────────┴─────────────┴─────────────┴─────────────┴──── any failure ─────┘
+//! accept ─► Ingress ─────────────────────────────────────────► Connecting ─► Relaying ─► Closing ─► freed
+//!           ProxyIn ─► ClientHello ─► Handshake ─► MqttConnect  │ ▲ next server            ▲   + access log
+//!           (accept_   (TLS: route    (terminate)  (mqtt = true) └─┘ on refusal/timeout     │
+//!            proxy)     by SNI)                                                             │
+//!              └────────────┴─────────────┴─────────────┴─────────────┴──── any failure ────┘
 //! ```
-//! Each ingress stage is skipped when the listener doesn't need it: a plain listener goes
-//! straight to `Connecting` (or `MqttConnect`), a pass-through listener from `ClientHello`
-//! to `Connecting`. `Splicing` stands where `Relaying` does for connections that relay with
-//! splice(2).
+//! Ingress ([`crate::ingress`]) is skipped when the listener needs none of its steps: a plain
+//! listener goes straight to `Connecting`. `Splicing` stands where `Relaying` does for
+//! connections that relay with splice(2).
 
 use std::fmt;
 
@@ -18,6 +18,7 @@ use rustls::ProtocolVersion;
 use rustls::kernel::KernelConnection;
 use rustls::server::ServerConnectionData;
 
+use crate::ingress::Ingress;
 use crate::mqtt::ConnectErrorKind;
 use crate::relay::{ClientBytes, Relay, SpliceRelay};
 use crate::tls::post_handshake::PostHandshake;
@@ -138,7 +139,7 @@ impl fmt::Display for Termination {
 /// What the client's side of a relaying connection carries at the socket, and the TLS state
 /// that goes with it. Set at accept from the listener (`Plain`, `Passthrough`), or when a
 /// terminated session is placed after its handshake (`Userspace`, `Kernel`); during ingress a
-/// handshake lives in its [`Stage`], and a terminate listener's transport is `Plain` until
+/// handshake lives in the [`Stage::Ingress`], and a terminate listener's transport is `Plain` until
 /// then (nothing reads it before relaying).
 pub enum ClientTransport {
     /// Plain TCP (`tls = "none"`).
@@ -225,45 +226,12 @@ pub struct KernelTls {
     pub post: PostHandshake,
 }
 
-/// A TLS handshake in progress (terminate listeners).
-pub struct Handshake {
-    pub session: TlsSession,
-    /// Bytes the session left unconsumed; presented again with the next read.
-    pub held: Vec<u8>,
-    /// What the session wrote for the client and is not yet handed to a send.
-    pub outgoing: Vec<u8>,
-    /// Where in `outgoing` the next send starts.
-    pub outgoing_sent: usize,
-    /// A send of (part of) `outgoing` is in flight; the ring holds its buffer (a copy).
-    pub sending: bool,
-    /// Application data that arrived with the client's last handshake flight, for the broker.
-    pub early: Vec<u8>,
-}
-
-/// Reading the client's CONNECT (`mqtt = true` listeners).
-pub struct MqttConnect {
-    /// Plain client bytes so far; all of them go to the broker unchanged once the CONNECT
-    /// at their start is complete and valid.
-    pub pending: Vec<u8>,
-    /// Terminate listeners: the finished handshake, its session still in userspace — the
-    /// kernel TLS hand-off waits until the CONNECT is read. Its `outgoing`/`sending` carry
-    /// post-handshake records and the refusing CONNACK; its `early` is unused (moved to
-    /// `pending`).
-    pub tls: Option<Box<Handshake>>,
-}
-
 /// Where a connection is in its life. Transitions consume the previous stage. `B` is the
 /// driver's buffer, `P` its pipe.
 pub enum Stage<B, P> {
-    /// `accept_proxy`: reading the load balancer's PROXY header. Bytes so far.
-    ProxyIn { pending: Vec<u8> },
-    /// TLS listeners: reading the ClientHello, to route by its SNI. Bytes so far (replayed
-    /// unchanged to a pass-through backend, or fed to the TLS session).
-    ClientHello { pending: Vec<u8> },
-    /// Terminate listeners: the TLS handshake with the route's certificate.
-    Handshake(Box<Handshake>),
-    /// `mqtt = true`: reading the client's first packet, which must be a CONNECT.
-    MqttConnect(Box<MqttConnect>),
+    /// Reading from the client before a backend is involved: the PROXY header, the
+    /// ClientHello and its route, the TLS handshake, the CONNECT ([`Ingress`]).
+    Ingress(Box<Ingress>),
     /// Connecting to server number `server` of the backend; `attempt` counts servers tried.
     Connecting {
         attempt: u16,
@@ -330,13 +298,7 @@ impl<B, P> Stage<B, P> {
 
     /// Before a backend is involved: the client's bytes are ours to read.
     pub fn is_ingress(&self) -> bool {
-        matches!(
-            self,
-            Stage::ProxyIn { .. }
-                | Stage::ClientHello { .. }
-                | Stage::Handshake(_)
-                | Stage::MqttConnect(_)
-        )
+        matches!(self, Stage::Ingress(_))
     }
 }
 

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | stages | [`conn`] | a connection's life as stages that only move forward; termination keywords |
 //! | accept | [`rate_limit`] | per-source connection rate |
+//! | ingress | [`ingress`] | PROXY-in → ClientHello and route → TLS handshake → CONNECT, as one sans-IO state machine |
 //! | PROXY-in | [`proxy_protocol`] | the load balancer's v1/v2 header (parse and encode) |
 //! | TLS/ClientHello | [`tls`] | ClientHello peek, rustls unbuffered handshake, our TLS 1.3 record layer, the post-handshake rules |
 //! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
@@ -21,6 +22,7 @@ pub mod access_log;
 pub mod balance;
 pub mod conn;
 pub mod health;
+pub mod ingress;
 pub mod mqtt;
 pub mod proxy_out;
 pub mod proxy_protocol;
