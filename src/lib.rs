@@ -39,7 +39,7 @@
 // The sans-IO core, under the paths the driver has always used.
 pub use ringress_core::{
     access_log, balance, conn, health, ingress, mqtt, proxy_out, proxy_protocol, rate_limit, relay,
-    route, slab, timer,
+    route, slab, timer, upstream,
 };
 
 pub mod config;

@@ -160,12 +160,7 @@ impl Worker {
         let _ = net::set_nodelay(fd);
         let stage = match self.ingress_for(listener) {
             Some(ingress) => Stage::Ingress(ingress),
-            None => Stage::Connecting {
-                attempt: 0,
-                server: 0,
-                last_failure: None,
-                prelude: None,
-            },
+            None => Stage::Ready,
         };
         let conn = Conn {
             listener: l as u16,

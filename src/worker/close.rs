@@ -39,11 +39,11 @@ impl Worker {
             }
             // A handshake flight may be in flight: nothing else may go to the client then.
             Stage::Ingress(ingress) if ingress.sending() => Leftover::Sending,
-            Stage::Connecting {
-                prelude: Some(buf), ..
-            } => {
+            Stage::Connecting(mut connecting) => {
                 // Not in flight: the prelude goes out only once connected.
-                self.ring.bufs_mut().recycle(buf);
+                if let Some(buf) = connecting.take_prelude() {
+                    self.ring.bufs_mut().recycle(buf);
+                }
                 Leftover::Nothing
             }
             _ => Leftover::Nothing,

@@ -139,13 +139,7 @@ impl Worker {
     /// as they came.
     fn after_ingress(&mut self, key: Key, conn: &mut Conn, done: Ingressed) {
         let Ingressed { early, tls, mqtt } = done;
-        // Nothing is in flight: the upstream connect takes over from here.
-        conn.stage = Stage::Connecting {
-            attempt: 0,
-            server: 0,
-            last_failure: None,
-            prelude: None,
-        };
+        conn.stage = Stage::Ready;
         if let Some(info) = mqtt {
             let config = &self.shared.config;
             if config.listeners[conn.listener as usize].client_idle == ClientIdle::MqttKeepalive {

@@ -211,8 +211,7 @@ struct Conn {
     /// up only by `Worker::submit` (submit.rs), down by the completion dispatch.
     inflight: u16,
     stage: Stage<Buf, Pipe>,
-    /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses), and the
-    /// fail-over order after a failed connect.
+    /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses).
     meta: Option<Box<Meta>>,
     /// What the client's socket carries once relaying, with its TLS state (terminate
     /// listeners: set when the handshake's session is placed).
@@ -246,9 +245,6 @@ struct Meta {
     tls_offload: Option<crate::access_log::Offload>,
     /// Why `tls_offload = "auto"` stayed in userspace.
     offload_fallback: Option<crate::access_log::OffloadFallback>,
-    /// Servers still to try after a failed connect, the next one last (filled at the first
-    /// failure, so a connection that connects at once never allocates it).
-    failover: Vec<u16>,
 }
 
 impl Conn {

@@ -26,7 +26,7 @@ const MAX_CONTROL_BYTES: usize = 1024;
 impl Worker {
     pub(super) fn start_relay(&mut self, key: Key, conn: &mut Conn) {
         let prelude = match &mut conn.stage {
-            Stage::Connecting { prelude, .. } => prelude.take(),
+            Stage::Connecting(connecting) => connecting.take_prelude(),
             _ => None,
         };
         self.count_prelude(conn, prelude.as_ref());
@@ -342,7 +342,7 @@ impl Worker {
             ),
             // Connect attempts carry their own linked timeouts; look again no later than the
             // relay that may follow could time out.
-            Stage::Connecting { .. } => {
+            Stage::Ready | Stage::Connecting(_) => {
                 (self.now_ms.saturating_add(self.shortest_timeout_ms()), None)
             }
             Stage::Closing { since_ms, .. } => (since_ms.saturating_add(CLOSE_LINGER_MS), None),

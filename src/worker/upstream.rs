@@ -20,16 +20,7 @@ use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
 use crate::sys::net;
 use crate::sys::uring::Ring;
-
-/// Why one connect attempt failed, from the connect's CQE result.
-fn connect_failure(errno: i32) -> Termination {
-    match errno {
-        // The linked timeout fired and cancelled the connect.
-        libc::ECANCELED | libc::ETIME | libc::ETIMEDOUT => Termination::ConnectTimeout,
-        libc::ECONNREFUSED => Termination::ConnectRefused,
-        _ => Termination::ConnectError,
-    }
-}
+use crate::upstream::{Connecting, Retry, connect_failure};
 
 impl Worker {
     /// First attempt: picks a server, builds the prelude and connects. `early` is what was
@@ -41,7 +32,12 @@ impl Worker {
         self.refresh_health();
         let slot = &mut self.backends[backend as usize];
         let mut scratch = [0u8; 16];
-        let balance_key = balance_key(conn, slot.selector.balance(), &mut scratch);
+        let balance_key = balance_key(
+            conn.mqtt.as_deref(),
+            conn.client,
+            slot.selector.balance(),
+            &mut scratch,
+        );
         let Some(first) = slot.selector.pick(balance_key, &slot.up, &slot.active) else {
             return self.refuse_no_server(conn);
         };
@@ -49,13 +45,8 @@ impl Worker {
             Ok(prelude) => prelude,
             Err(cause) => return self.begin_close(conn, cause),
         };
-        conn.stage = Stage::Connecting {
-            attempt: 0,
-            server: first as u16,
-            last_failure: None,
-            prelude,
-        };
-        self.connect_attempt(key, conn, first, None);
+        conn.stage = Stage::Connecting(Connecting::new(first as u16, prelude));
+        self.connect_attempt(key, conn);
     }
 
     /// Whether backend `backend` has a server to send a new client to now; lets a TLS
@@ -123,30 +114,20 @@ impl Worker {
         Ok(Some(buf))
     }
 
-    /// Tries server `server`, or the next ones in fail-over order, until a connect is
-    /// submitted or no healthy untried server is left.
-    fn connect_attempt(
-        &mut self,
-        key: Key,
-        conn: &mut Conn,
-        mut server: usize,
-        mut last_failure: Option<Termination>,
-    ) {
+    /// Tries the connecting stage's server, or the next ones in fail-over order, until a
+    /// connect is submitted or no healthy untried server is left.
+    fn connect_attempt(&mut self, key: Key, conn: &mut Conn) {
         let backend_index = conn.backend.unwrap_or_default() as usize;
         loop {
+            let Stage::Connecting(connecting) = &conn.stage else {
+                return;
+            };
+            let server = connecting.server() as usize;
             let addr = self.shared.config.backends[backend_index].servers[server];
-            match net::backend_socket(&addr) {
+            let error = match net::backend_socket(&addr) {
                 Ok(fd) => {
                     conn.server_fd = Some(fd);
                     self.assign_server(conn, Some(server as u16));
-                    if let Stage::Connecting {
-                        server: s,
-                        last_failure: l,
-                        ..
-                    } = &mut conn.stage
-                    {
-                        (*s, *l) = (server as u16, last_failure);
-                    }
                     let slot = &self.backends[backend_index];
                     let io = Io::Connect {
                         fd,
@@ -155,44 +136,48 @@ impl Worker {
                     };
                     return self.submit(key, conn, io);
                 }
-                Err(error) => {
-                    tracing::warn!(worker = self.id, server = %addr, %error, "cannot create a backend socket");
-                    self.count_connect(conn, server as u16, Some(Termination::ConnectError));
-                    last_failure = Some(Termination::ConnectError);
-                    match self.next_server(conn, server) {
-                        Some(next) => server = next,
-                        None => break,
-                    }
-                }
+                Err(error) => error,
+            };
+            tracing::warn!(worker = self.id, server = %addr, %error, "cannot create a backend socket");
+            self.count_connect(conn, server as u16, Some(Termination::ConnectError));
+            if let Retry::Close(cause) = self.fail_over(conn, Termination::ConnectError) {
+                // No server was connected: the access log says `server=-` (the attempts are
+                // in the debug log).
+                self.assign_server(conn, None);
+                return self.begin_close(conn, cause);
             }
         }
-        let cause = last_failure.unwrap_or(Termination::ConnectError);
-        // No server was connected: the access log says `server=-` (the attempts are in the
-        // debug log).
-        self.assign_server(conn, None);
-        self.begin_close(conn, cause);
     }
 
-    /// The server to try after `failed`: at the first failure the balancer's whole
-    /// fail-over order is computed (healthy servers only, for the hash modes the key's
-    /// next-best servers) and kept in the connection's meta; later failures pop from it.
-    fn next_server(&mut self, conn: &mut Conn, failed: usize) -> Option<usize> {
-        let Stage::Connecting { attempt, .. } = &mut conn.stage else {
-            return None;
+    /// The attempt on the connecting stage's server failed with `cause`: moves it to the next
+    /// server in the balancer's fail-over order (healthy servers only, for the hash modes the
+    /// key's next-best servers), or says there is none.
+    fn fail_over(&mut self, conn: &mut Conn, cause: Termination) -> Retry {
+        let Conn {
+            stage: Stage::Connecting(connecting),
+            backend: Some(backend),
+            mqtt,
+            client,
+            ..
+        } = conn
+        else {
+            return Retry::Close(cause);
         };
-        let first_failure = *attempt == 0;
-        *attempt = attempt.saturating_add(1);
-        if first_failure {
-            let slot = &mut self.backends[conn.backend? as usize];
+        let slot = &mut self.backends[*backend as usize];
+        connecting.failed(cause, |failed| {
             let mut scratch = [0u8; 16];
-            let key = balance_key(conn, slot.selector.balance(), &mut scratch);
-            let mut order = slot
-                .selector
-                .failover_order(key, &slot.up, &slot.active, failed);
-            order.reverse();
-            conn.meta_mut().failover = order.into_iter().map(|s| s as u16).collect();
-        }
-        conn.meta.as_mut()?.failover.pop().map(usize::from)
+            let key = balance_key(
+                mqtt.as_deref(),
+                *client,
+                slot.selector.balance(),
+                &mut scratch,
+            );
+            slot.selector
+                .failover_order(key, &slot.up, &slot.active, failed as usize)
+                .into_iter()
+                .map(|s| s as u16)
+                .collect()
+        })
     }
 
     /// Moves the connection's place in its backend's per-server counts (least-connections).
@@ -219,10 +204,11 @@ impl Worker {
     }
 
     pub(super) fn on_connect(&mut self, key: Key, conn: &mut Conn, result: i32) {
-        let Stage::Connecting { server, .. } = conn.stage else {
+        let Stage::Connecting(connecting) = &conn.stage else {
             // Closing: the connect was cancelled along with everything else.
             return;
         };
+        let server = connecting.server();
         if result == 0 {
             self.count_connect(conn, server, None);
             self.start_relay(key, conn);
@@ -241,11 +227,11 @@ impl Worker {
         if let Some(fd) = conn.server_fd.take() {
             net::close(fd);
         }
-        match self.next_server(conn, server as usize) {
-            Some(next) => self.connect_attempt(key, conn, next, Some(failure)),
-            None => {
+        match self.fail_over(conn, failure) {
+            Retry::Connect(_) => self.connect_attempt(key, conn),
+            Retry::Close(cause) => {
                 self.assign_server(conn, None);
-                self.begin_close(conn, failure);
+                self.begin_close(conn, cause);
             }
         }
     }
@@ -349,7 +335,8 @@ impl BackendSlot {
 /// Servers are identified by their address text for hashing (see [`ServerSpec::id`]), so
 /// reordering `servers` moves no client.
 fn balance_key<'a>(
-    conn: &'a Conn,
+    mqtt: Option<&'a crate::mqtt::MqttInfo>,
+    client: std::net::SocketAddr,
     balance: Balance,
     scratch: &'a mut [u8; 16],
 ) -> Option<&'a [u8]> {
@@ -360,13 +347,13 @@ fn balance_key<'a>(
         // parse MQTT, or an empty id the broker will assign) the client's address is hashed,
         // like `source`.
         Balance::ClientId
-            if let Some(id) = conn.mqtt.as_deref().map(|m| m.client_id.as_bytes())
+            if let Some(id) = mqtt.map(|m| m.client_id.as_bytes())
                 && !id.is_empty() =>
         {
             Some(id)
         }
         Balance::ClientId | Balance::Source => {
-            let (bytes, len) = source_key(conn.client.ip());
+            let (bytes, len) = source_key(client.ip());
             *scratch = bytes;
             scratch.get(..len)
         }

@@ -2,15 +2,15 @@
 //! the access log reports.
 //!
 //! ```text
-//! accept ─► Ingress ─────────────────────────────────────────► Connecting ─► Relaying ─► Closing ─► freed
-//!           ProxyIn ─► ClientHello ─► Handshake ─► MqttConnect  │ ▲ next server            ▲   + access log
-//!           (accept_   (TLS: route    (terminate)  (mqtt = true) └─┘ on refusal/timeout     │
-//!            proxy)     by SNI)                                                             │
-//!              └────────────┴─────────────┴─────────────┴─────────────┴──── any failure ────┘
+//! accept ─► Ingress ───────────────────────────────────► Ready ─► Connecting ─► Relaying ─► Closing ─► freed
+//!           ProxyIn ─► ClientHello ─► Handshake ─► MqttConnect      │ ▲ next server     ▲   + access log
+//!           (accept_   (TLS: route    (terminate)  (mqtt = true)    └─┘ on failure      │
+//!            proxy)     by SNI)                                                         │
+//!              └────────────┴─────────────┴─────────────┴──────────────┴── any failure ──┘
 //! ```
 //! Ingress ([`crate::ingress`]) is skipped when the listener needs none of its steps: a plain
-//! listener goes straight to `Connecting`. `Splicing` stands where `Relaying` does for
-//! connections that relay with splice(2).
+//! listener is `Ready` at accept. `Splicing` stands where `Relaying` does for connections
+//! that relay with splice(2).
 
 use std::fmt;
 
@@ -23,6 +23,7 @@ use crate::mqtt::ConnectErrorKind;
 use crate::relay::{ClientBytes, Relay, SpliceRelay};
 use crate::tls::post_handshake::PostHandshake;
 use crate::tls::{TlsErrorKind, TlsSession};
+use crate::upstream::Connecting;
 
 /// Which socket of a proxied connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,16 +233,11 @@ pub enum Stage<B, P> {
     /// Reading from the client before a backend is involved: the PROXY header, the
     /// ClientHello and its route, the TLS handshake, the CONNECT ([`Ingress`]).
     Ingress(Box<Ingress>),
-    /// Connecting to server number `server` of the backend; `attempt` counts servers tried.
-    Connecting {
-        attempt: u16,
-        server: u16,
-        /// Why the previous attempt failed, reported if no server is left.
-        last_failure: Option<Termination>,
-        /// Bytes for the server before anything relayed: the PROXY header, then bytes
-        /// already read from the client (a replayed ClientHello, early application data).
-        prelude: Option<B>,
-    },
+    /// Ingress is over (or none was needed) and nothing is in flight: the upstream connect
+    /// starts next.
+    Ready,
+    /// Connecting to a server of the backend, failing over to the next ([`Connecting`]).
+    Connecting(Connecting<B>),
     /// Bytes flow both ways, copied through the worker's buffer pool.
     Relaying(Relay<B>),
     /// Bytes flow both ways, spliced through pipes lent by the worker's pipe pool (`B`: the

@@ -10,7 +10,7 @@
 //! | TLS/ClientHello | [`tls`] | ClientHello peek, rustls unbuffered handshake, our TLS 1.3 record layer, the post-handshake rules |
 //! | route | [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
 //! | CONNECT | [`mqtt`] | the CONNECT parser, CONNACK refusals, keep-alive |
-//! | upstream + PROXY-out | [`balance`], [`proxy_out`] | choose a server; the header toward the broker |
+//! | upstream + PROXY-out | [`upstream`], [`balance`], [`proxy_out`] | the server tried and the fail-over after a failed connect; choose a server; the header toward the broker |
 //! | health checks | [`health`] | rise/fall, the shared up/down board, the MQTT check's CONNECT/CONNACK |
 //! | relay | [`relay`] | per-direction state machines: copy (recv → send) and splice |
 //! | timers | [`timer`] | a lazy timer wheel |
@@ -32,3 +32,4 @@ pub mod route;
 pub mod slab;
 pub mod timer;
 pub mod tls;
+pub mod upstream;
