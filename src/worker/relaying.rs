@@ -5,17 +5,13 @@
 
 use super::submit::Io;
 use super::{Conn, Worker};
-use crate::conn::{Leftover, Side, Stage, Termination};
+use crate::conn::{Clock, Deadline, Leftover, Side, Stage, Termination};
 use crate::relay::{Received, Relay, RelayKind, Step, failed_side, failure_termination};
 use crate::slab::Key;
 use crate::sys::buf_ring::Buf;
 use crate::sys::net;
 use crate::sys::uring::Completion;
 use crate::tls::{TlsError, TlsErrorKind};
-
-/// How long a closing connection may wait for its cancelled operations (and a last alert
-/// send to a client that stopped reading) before we cancel again.
-const CLOSE_LINGER_MS: u64 = 1_000;
 
 /// The most TLS bytes a client's reads may leave queued for it (`UserspaceTls::control`). The TLS
 /// layers bound what a client can make us owe — one KeyUpdate answer (27 bytes) at a time, an
@@ -334,30 +330,17 @@ impl Worker {
     }
 
     /// When the connection's current deadline falls, and what it means then.
-    fn deadline(&self, conn: &Conn) -> (u64, Option<Termination>) {
-        match &conn.stage {
-            stage if stage.is_ingress() => (
-                conn.started_ms.saturating_add(self.handshake_ms),
-                Some(Termination::HandshakeTimeout),
-            ),
-            // Connect attempts carry their own linked timeouts; look again no later than the
-            // relay that may follow could time out.
-            Stage::Ready | Stage::Connecting(_) => {
-                (self.now_ms.saturating_add(self.shortest_timeout_ms()), None)
-            }
-            Stage::Closing { since_ms, .. } => (since_ms.saturating_add(CLOSE_LINGER_MS), None),
-            _ => {
-                let client = conn
-                    .client_active_ms
-                    .saturating_add(u64::from(conn.client_idle_ms));
-                let server = conn.server_active_ms.saturating_add(self.server_idle_ms);
-                if client <= server {
-                    (client, Some(Termination::ClientIdleTimeout))
-                } else {
-                    (server, Some(Termination::ServerIdleTimeout))
-                }
-            }
-        }
+    fn deadline(&self, conn: &Conn) -> Deadline {
+        conn.stage.deadline(&Clock {
+            now_ms: self.now_ms,
+            started_ms: conn.started_ms,
+            client_active_ms: conn.client_active_ms,
+            server_active_ms: conn.server_active_ms,
+            handshake_ms: self.handshake_ms,
+            client_idle_ms: u64::from(conn.client_idle_ms),
+            server_idle_ms: self.server_idle_ms,
+            shortest_timeout_ms: self.shortest_timeout_ms,
+        })
     }
 
     /// The earliest any stage's deadline can come after an event: where a connection's
@@ -375,17 +358,17 @@ impl Worker {
             let Some(mut conn) = self.conns.take(key) else {
                 continue;
             };
-            let (deadline, cause) = self.deadline(&conn);
-            if self.now_ms >= deadline {
+            let Deadline { at_ms, cause } = self.deadline(&conn);
+            if self.now_ms >= at_ms {
                 match cause {
                     Some(cause) => self.begin_close(&mut conn, cause),
                     None if conn.stage.is_closing() => self.cancel_in_flight(&mut conn),
                     None => {}
                 }
             }
-            let (deadline, _) = self.deadline(&conn);
+            let next = self.deadline(&conn).at_ms;
             self.wheel
-                .insert(deadline.max(self.now_ms.saturating_add(1)), key);
+                .insert(next.max(self.now_ms.saturating_add(1)), key);
             self.settle(key, conn);
         }
     }

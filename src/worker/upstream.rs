@@ -281,8 +281,8 @@ impl Worker {
                 .backend
                 .zip(conn.server)
                 .is_some_and(|pair| marked.contains(&pair));
-            if on_marked && matches!(conn.stage, Stage::Relaying(_) | Stage::Splicing(_)) {
-                self.begin_close(&mut conn, Termination::ServerMarkedDown);
+            if on_marked && let Some(cause) = conn.stage.on_server_marked_down() {
+                self.begin_close(&mut conn, cause);
                 closed += 1;
             }
             self.settle(key, conn);

@@ -287,7 +287,75 @@ impl<B> Leftover<B> {
     }
 }
 
+/// How long a closing connection may wait for its cancelled operations (and a last alert
+/// send to a client that stopped reading) before they are cancelled again.
+pub const CLOSE_LINGER_MS: u64 = 1_000;
+
+/// What a connection's deadline is computed from: its times on the worker's clock and the
+/// timeouts that apply to it, in milliseconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clock {
+    pub now_ms: u64,
+    /// Accepted at.
+    pub started_ms: u64,
+    /// Last activity on each side (a completed recv or send).
+    pub client_active_ms: u64,
+    pub server_active_ms: u64,
+    /// `timeouts.handshake`: PROXY header, ClientHello, TLS handshake and CONNECT together.
+    pub handshake_ms: u64,
+    /// The client's idle timeout (the listener's, or from the CONNECT's keep-alive).
+    pub client_idle_ms: u64,
+    pub server_idle_ms: u64,
+    /// The shortest timeout any stage can have: when to look again at a stage whose own
+    /// deadline is not known yet.
+    pub shortest_timeout_ms: u64,
+}
+
+/// When a connection's timer should next look at it, and what it means if the connection
+/// is still where it was then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadline {
+    pub at_ms: u64,
+    /// Close with this cause; `None`: look again (a closing connection's cancels are
+    /// re-issued, a connecting one is left to its connect's own linked timeout).
+    pub cause: Option<Termination>,
+}
+
 impl<B, P> Stage<B, P> {
+    /// The stage's deadline (the timer event: at `at_ms`, close with `cause`).
+    pub fn deadline(&self, t: &Clock) -> Deadline {
+        let (at_ms, cause) = match self {
+            Stage::Ingress(_) => (
+                t.started_ms.saturating_add(t.handshake_ms),
+                Some(Termination::HandshakeTimeout),
+            ),
+            // Connect attempts carry their own linked timeouts; look again no later than the
+            // relay that may follow could time out.
+            Stage::Ready | Stage::Connecting(_) => {
+                (t.now_ms.saturating_add(t.shortest_timeout_ms), None)
+            }
+            Stage::Closing { since_ms, .. } => (since_ms.saturating_add(CLOSE_LINGER_MS), None),
+            Stage::Relaying(_) | Stage::Splicing(_) => {
+                let client = t.client_active_ms.saturating_add(t.client_idle_ms);
+                let server = t.server_active_ms.saturating_add(t.server_idle_ms);
+                if client <= server {
+                    (client, Some(Termination::ClientIdleTimeout))
+                } else {
+                    (server, Some(Termination::ServerIdleTimeout))
+                }
+            }
+        };
+        Deadline { at_ms, cause }
+    }
+
+    /// A health check marked the connection's server down and its backend says
+    /// `on_marked_down = "shutdown-sessions"`: relaying sessions close with this cause.
+    /// Connections still connecting are left to their connect's outcome.
+    pub fn on_server_marked_down(&self) -> Option<Termination> {
+        matches!(self, Stage::Relaying(_) | Stage::Splicing(_))
+            .then_some(Termination::ServerMarkedDown)
+    }
+
     pub fn is_closing(&self) -> bool {
         matches!(self, Stage::Closing { .. })
     }
