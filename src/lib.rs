@@ -16,13 +16,13 @@
 //! | worker | P [`worker`] | one thread, one io_uring ring, one connection slab (C `slab`); the event loop |
 //! | connection | C [`conn`], P `worker::submit` | the stage (forward only), the client transport (plain, passthrough, userspace TLS, kernel TLS), what a closing connection keeps; every ring operation of a connection submitted and counted in one place, sent buffers owned by the ring until their completion |
 //! | accept | P `worker::accept`, C [`rate_limit`] | multishot accept, `max_connections`, per-source connection rate, EMFILE back-off |
-//! | stages | C [`conn`] | a connection's life as stages that only move forward; [`conn::Termination`], typed, with one keyword each |
+//! | stages | C [`conn`] | a connection's life as stages that only move forward (`Ingress → Ready → Connecting → Relaying/Splicing → Closing`); each stage's deadline and health-mark rule; [`conn::Termination`], typed, with one keyword each |
 //! | ingress | C [`ingress`], P `worker::ingress` | PROXY-in → ClientHello and route → TLS handshake → CONNECT as one sans-IO state machine: client-socket events in, recv/send/done/close out; the worker answers its lookups (routes, backend health, rate limits) and carries out its actions |
 //! | PROXY-in | C [`proxy_protocol`] | the load balancer's v1/v2 header |
 //! | TLS/ClientHello | C [`tls`] | ClientHello peek, rustls unbuffered handshake, our TLS 1.3 record layer, the post-handshake rules shared with kTLS, wire constants once |
 //! | route | C [`route`] | SNI → route table (exact, then one-label wildcard), no allocation per lookup |
 //! | CONNECT | C [`mqtt`] | `mqtt = true`: the first packet checked by the CONNECT parser, refused with a CONNACK, client id/version/keep-alive kept; `mqtt::frames` is the one encoder of packets we send (health checks, benchmark tools) |
-//! | upstream + PROXY-out | P `worker::upstream`, C [`balance`], [`proxy_out`] | choose a server (round-robin, least-connections, client id, source; weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
+//! | upstream + PROXY-out | C [`upstream`], P `worker::upstream`, C [`balance`], [`proxy_out`] | choose a server (round-robin, least-connections, client id, source; weights, health), connect with a linked timeout, fail over; HAProxy-compatible header |
 //! | health checks | P `worker::checks`, C [`health`] | worker 0 checks servers on its ring (tcp or MQTT CONNECT/CONNACK), rise/fall, a shared up/down board; shutdown-sessions |
 //! | relay | C [`relay`], P `worker::relaying` | per-direction state machine: recv → send → recv, half-close; userspace TLS records |
 //! | relay (splice) | C `relay::splice`, P `worker::splicing`, `sys::pipe` | `relay = "splice"`: readiness poll → splice(2) socket → pipe → socket, pipes lent per burst |
@@ -35,6 +35,10 @@
 //! Unit tests: a module's child `tests`, in `module/tests.rs` or `module/tests/{topic}.rs`;
 //! `tests/` runs the real binary against real peers.
 #![deny(unsafe_code)]
+// Everything here is `pub(crate)` except what the binary, the benchmark tools, the benches and
+// the fuzzers use; the module docs are for the driver's readers and link to its private items
+// (read them with `cargo doc --document-private-items`).
+#![allow(rustdoc::private_intra_doc_links)]
 
 // The sans-IO core, under the paths the driver has always used.
 pub use ringress_core::{

@@ -25,15 +25,15 @@ mod limits {
 
     /// HAProxy's `weight` range: enough to say "3 times that one", small enough that the
     /// smooth round-robin sums never come near overflowing.
-    pub const WEIGHT: RangeInclusive<i64> = 0..=256;
+    pub(crate) const WEIGHT: RangeInclusive<i64> = 0..=256;
     /// `rise`/`fall`: 0 would never change state; past 100 checks a server would take
     /// minutes to change state at any sane interval.
-    pub const RISE_FALL: RangeInclusive<i64> = 1..=100;
+    pub(crate) const RISE_FALL: RangeInclusive<i64> = 1..=100;
     /// Checks are started and timed out on the workers' 100 ms tick.
-    pub const MIN_CHECK_PERIOD: Duration = Duration::from_millis(100);
+    pub(crate) const MIN_CHECK_PERIOD: Duration = Duration::from_millis(100);
 }
 
-pub fn backends(file: &[FileBackend], ctx: &Ctx<'_>) -> Result<Vec<Backend>, ConfigError> {
+pub(crate) fn backends(file: &[FileBackend], ctx: &Ctx<'_>) -> Result<Vec<Backend>, ConfigError> {
     let mut seen = HashMap::new();
     let mut backends = Vec::with_capacity(file.len());
     for (index, entry) in file.iter().enumerate() {

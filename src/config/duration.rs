@@ -18,7 +18,7 @@ const UNITS: [(&str, u64); 4] = [("h", 3_600_000), ("m", 60_000), ("s", 1_000), 
 
 /// Why a duration string was rejected. Small and `Copy`, rendered by `Display`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DurationError {
+pub(crate) enum DurationError {
     Empty,
     /// Digits without a unit, e.g. `"30"`.
     MissingUnit,
@@ -48,41 +48,41 @@ impl fmt::Display for DurationError {
 /// The longest value each duration key accepts, in milliseconds, each with its reason. They
 /// keep every `now + timeout` sum in the workers far from overflowing (2^64 ms is 584
 /// million years), and catch a unit typo (`"30h"` for `"30s"`) at load.
-pub mod max_ms {
+pub(crate) mod max_ms {
     const MINUTE: u64 = 60_000;
     const HOUR: u64 = 60 * MINUTE;
     /// `runtime.shutdown_grace`: MQTT sessions never end on their own, so a drain only
     /// lets short exchanges finish; a stop that takes over an hour is a stuck deploy.
-    pub const SHUTDOWN_GRACE: u64 = HOUR;
+    pub(crate) const SHUTDOWN_GRACE: u64 = HOUR;
     /// `client_idle` and `server_idle` (in `[timeouts]` and on listeners) and
     /// `keepalive_idle_min`/`_max`: above 1.5 × the longest MQTT keep-alive (65535 s,
     /// 27 h 18 m), with room; a connection silent for two days is a dead link holding a slot.
-    pub const IDLE: u64 = 48 * HOUR;
+    pub(crate) const IDLE: u64 = 48 * HOUR;
     /// `timeouts.handshake`: a client holds a slot and its buffered bytes meanwhile; one
     /// that cannot send a PROXY header, a TLS handshake and a CONNECT in 5 minutes is stalled.
-    pub const HANDSHAKE: u64 = 5 * MINUTE;
+    pub(crate) const HANDSHAKE: u64 = 5 * MINUTE;
     /// `connect_timeout`: Linux itself gives up on an unanswered SYN after about 2 minutes
     /// (`net.ipv4.tcp_syn_retries = 6`), so a longer timeout would never fire.
-    pub const CONNECT_TIMEOUT: u64 = 5 * MINUTE;
+    pub(crate) const CONNECT_TIMEOUT: u64 = 5 * MINUTE;
     /// `health_check.interval` and `.timeout`: a server checked less than hourly is not
     /// checked; its clients find out it is down first.
-    pub const CHECK_PERIOD: u64 = HOUR;
+    pub(crate) const CHECK_PERIOD: u64 = HOUR;
     /// The period of `max_connection_rate_per_source`: a source is remembered for a period,
     /// and a limit per day is a ban list, not a rate.
-    pub const RATE_PERIOD: u64 = 24 * HOUR;
+    pub(crate) const RATE_PERIOD: u64 = 24 * HOUR;
 }
 
 /// The message for `text`, a duration above `max_ms` (or too large to parse at all).
-pub fn too_long(text: &str, max_ms: u64) -> String {
+pub(crate) fn too_long(text: &str, max_ms: u64) -> String {
     let max = format_duration(Duration::from_millis(max_ms));
     format!("{text:?} is too long (expected at most {max:?})")
 }
 
 /// What every duration error message ends with.
-pub const EXPECTED: &str = "expected a string of whole numbers with units h, m, s, ms, largest first, like \"500ms\", \"30s\" or \"1m30s\"";
+pub(crate) const EXPECTED: &str = "expected a string of whole numbers with units h, m, s, ms, largest first, like \"500ms\", \"30s\" or \"1m30s\"";
 
 /// Parses `"1h"`, `"2m"`, `"30s"`, `"500ms"` and their concatenations, largest unit first.
-pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, DurationError> {
     if text.is_empty() {
         return Err(DurationError::Empty);
     }
@@ -125,7 +125,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, DurationError> {
 
 /// Formats a duration the way the parser reads it: `1m30s`, `500ms`, `0s`.
 /// Sub-millisecond parts (never produced by the parser) fall back to `Debug`.
-pub fn format_duration(duration: Duration) -> String {
+pub(crate) fn format_duration(duration: Duration) -> String {
     if duration.subsec_nanos() % 1_000_000 != 0 {
         return format!("{duration:?}");
     }
@@ -147,13 +147,13 @@ pub fn format_duration(duration: Duration) -> String {
 /// A duration that may be zero (`shutdown_grace = "0s"` means "close at once"), at most
 /// `MAX_MS` milliseconds (one of [`max_ms`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AnyDuration<const MAX_MS: u64>(pub Duration);
+pub(crate) struct AnyDuration<const MAX_MS: u64>(pub Duration);
 
 /// A duration that must be greater than zero: a zero connect or idle timeout would fail
 /// every connection, so it is a mistake rather than a way to switch the timeout off. At
 /// most `MAX_MS` milliseconds (one of [`max_ms`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct NonZeroDuration<const MAX_MS: u64>(pub Duration);
+pub(crate) struct NonZeroDuration<const MAX_MS: u64>(pub Duration);
 
 struct DurationVisitor {
     allow_zero: bool,

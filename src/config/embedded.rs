@@ -33,7 +33,7 @@ use crate::tls::server_config::{MinTlsVersion, ServerTlsSettings, build_server_c
 /// The configuration `ringress run` uses without `--config`; paths are relative to the state
 /// directory. Parsed by [`super::Config::embedded_default`], so it is checked by the same
 /// code as any file.
-pub const EMBEDDED_DEFAULT: &str = r#"# ringress embedded default: MQTT over TLS on 8883, terminated here, plain MQTT to a local broker.
+pub(crate) const EMBEDDED_DEFAULT: &str = r#"# ringress embedded default: MQTT over TLS on 8883, terminated here, plain MQTT to a local broker.
 # The certificate files are generated in the state directory on first start.
 [[listener]]
 name = "mqtts"
@@ -55,26 +55,26 @@ servers = ["127.0.0.1:1883"]
 "#;
 
 /// File names inside the state directory.
-pub const CA_FILE: &str = "ca.pem";
-pub const CERT_FILE: &str = "default-cert.pem";
-pub const KEY_FILE: &str = "default-key.pem";
+pub(crate) const CA_FILE: &str = "ca.pem";
+pub(crate) const CERT_FILE: &str = "default-cert.pem";
+pub(crate) const KEY_FILE: &str = "default-key.pem";
 
 /// The environment [`state_dir`] looks at; a struct so tests need not set variables (tests
 /// run on parallel threads of one process).
 #[derive(Debug, Clone, Default)]
-pub struct StateDirEnv {
+pub(crate) struct StateDirEnv {
     /// `$RINGRESS_STATE_DIR`.
-    pub ringress_state_dir: Option<OsString>,
+    pub(crate) ringress_state_dir: Option<OsString>,
     /// `$STATE_DIRECTORY`, set by systemd for `StateDirectory=` (colon-separated if several).
-    pub state_directory: Option<OsString>,
-    pub xdg_state_home: Option<OsString>,
-    pub home: Option<OsString>,
+    pub(crate) state_directory: Option<OsString>,
+    pub(crate) xdg_state_home: Option<OsString>,
+    pub(crate) home: Option<OsString>,
     /// Effective user id 0.
-    pub is_root: bool,
+    pub(crate) is_root: bool,
 }
 
 impl StateDirEnv {
-    pub fn from_process() -> StateDirEnv {
+    pub(crate) fn from_process() -> StateDirEnv {
         StateDirEnv {
             ringress_state_dir: std::env::var_os("RINGRESS_STATE_DIR"),
             state_directory: std::env::var_os("STATE_DIRECTORY"),
@@ -89,7 +89,7 @@ impl StateDirEnv {
 /// `$STATE_DIRECTORY` (its first entry), else `/var/lib/ringress` for root, else
 /// `$XDG_STATE_HOME/ringress`, else `~/.local/state/ringress`. Empty variables count as unset,
 /// and a relative `$XDG_STATE_HOME` is ignored, as the XDG Base Directory spec says.
-pub fn state_dir(env: &StateDirEnv) -> Option<PathBuf> {
+pub(crate) fn state_dir(env: &StateDirEnv) -> Option<PathBuf> {
     let set = |v: &Option<OsString>| v.clone().filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(dir) = set(&env.ringress_state_dir) {
         return Some(dir);
@@ -122,15 +122,15 @@ fn effective_uid_is_root() -> bool {
 
 /// The three files of the embedded default, and whether they were made just now.
 #[derive(Debug, Clone)]
-pub struct DefaultPki {
-    pub ca: PathBuf,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub generated: bool,
+pub(crate) struct DefaultPki {
+    pub(crate) ca: PathBuf,
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+    pub(crate) generated: bool,
 }
 
 /// Reuses valid files in `dir` or generates new ones there (creating `dir`).
-pub fn ensure_default_pki(dir: &Path) -> Result<DefaultPki, ConfigError> {
+pub(crate) fn ensure_default_pki(dir: &Path) -> Result<DefaultPki, ConfigError> {
     let mut pki = DefaultPki {
         ca: dir.join(CA_FILE),
         cert: dir.join(CERT_FILE),
@@ -169,7 +169,7 @@ pub fn ensure_default_pki(dir: &Path) -> Result<DefaultPki, ConfigError> {
 
 /// The files load as a server configuration, and the leaf verifies against `ca.pem` for
 /// `localhost` at this moment (which also catches an expired or foreign certificate).
-pub fn check_default_pki(pki: &DefaultPki) -> Result<(), String> {
+pub(crate) fn check_default_pki(pki: &DefaultPki) -> Result<(), String> {
     let settings = ServerTlsSettings {
         cert_chain: pki.cert.clone(),
         key: pki.key.clone(),

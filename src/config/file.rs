@@ -13,93 +13,93 @@ use super::duration::{AnyDuration, NonZeroDuration, max_ms};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileConfig {
+pub(crate) struct FileConfig {
     #[serde(default)]
-    pub runtime: FileRuntime,
+    pub(crate) runtime: FileRuntime,
     #[serde(default)]
-    pub timeouts: FileTimeouts,
+    pub(crate) timeouts: FileTimeouts,
     #[serde(default)]
-    pub listener: Vec<FileListener>,
+    pub(crate) listener: Vec<FileListener>,
     #[serde(default)]
-    pub route: Vec<FileRoute>,
+    pub(crate) route: Vec<FileRoute>,
     #[serde(default)]
-    pub backend: Vec<FileBackend>,
-    pub admin: Option<FileAdmin>,
+    pub(crate) backend: Vec<FileBackend>,
+    pub(crate) admin: Option<FileAdmin>,
 }
 
 /// `[admin]`: the metrics endpoint. Absent: no admin listener.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileAdmin {
-    pub listen: Spanned<String>,
+pub(crate) struct FileAdmin {
+    pub(crate) listen: Spanned<String>,
 }
 
 /// A list of strings, each with its span, and the list's own span.
-pub type SpannedList = Spanned<Vec<Spanned<String>>>;
+pub(crate) type SpannedList = Spanned<Vec<Spanned<String>>>;
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileRuntime {
-    pub workers: Option<Spanned<i64>>,
-    pub pin_workers: Option<bool>,
-    pub shutdown_grace: Option<AnyDuration<{ max_ms::SHUTDOWN_GRACE }>>,
-    pub relay_buffer_size: Option<Spanned<i64>>,
-    pub relay_buffers: Option<Spanned<i64>>,
-    pub relay_pipes: Option<Spanned<i64>>,
-    pub relay_pipe_size: Option<Spanned<i64>>,
+pub(crate) struct FileRuntime {
+    pub(crate) workers: Option<Spanned<i64>>,
+    pub(crate) pin_workers: Option<bool>,
+    pub(crate) shutdown_grace: Option<AnyDuration<{ max_ms::SHUTDOWN_GRACE }>>,
+    pub(crate) relay_buffer_size: Option<Spanned<i64>>,
+    pub(crate) relay_buffers: Option<Spanned<i64>>,
+    pub(crate) relay_pipes: Option<Spanned<i64>>,
+    pub(crate) relay_pipe_size: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileTimeouts {
-    pub client_idle: Option<NonZeroDuration<{ max_ms::IDLE }>>,
-    pub server_idle: Option<NonZeroDuration<{ max_ms::IDLE }>>,
-    pub handshake: Option<NonZeroDuration<{ max_ms::HANDSHAKE }>>,
-    pub keepalive_idle_min: Option<Spanned<NonZeroDuration<{ max_ms::IDLE }>>>,
-    pub keepalive_idle_max: Option<Spanned<NonZeroDuration<{ max_ms::IDLE }>>>,
+pub(crate) struct FileTimeouts {
+    pub(crate) client_idle: Option<NonZeroDuration<{ max_ms::IDLE }>>,
+    pub(crate) server_idle: Option<NonZeroDuration<{ max_ms::IDLE }>>,
+    pub(crate) handshake: Option<NonZeroDuration<{ max_ms::HANDSHAKE }>>,
+    pub(crate) keepalive_idle_min: Option<Spanned<NonZeroDuration<{ max_ms::IDLE }>>>,
+    pub(crate) keepalive_idle_max: Option<Spanned<NonZeroDuration<{ max_ms::IDLE }>>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileListener {
-    pub name: Spanned<String>,
-    pub bind: Spanned<String>,
-    pub tls: Option<Spanned<String>>,
-    pub backend: Option<Spanned<String>>,
-    pub max_connections: Option<Spanned<i64>>,
-    pub backlog: Option<Spanned<i64>>,
-    pub default_route: Option<Spanned<String>>,
-    pub accept_proxy: Option<Spanned<bool>>,
-    pub trusted_proxies: Option<SpannedList>,
-    pub min_tls_version: Option<Spanned<String>>,
-    pub tls_offload: Option<Spanned<String>>,
-    pub tls_records: Option<Spanned<String>>,
-    pub relay: Option<Spanned<String>>,
-    pub alpn: Option<SpannedList>,
-    pub client_ca: Option<Spanned<String>>,
-    pub client_auth: Option<Spanned<String>>,
-    pub client_crl: Option<SpannedList>,
-    pub client_crl_expiry: Option<Spanned<String>>,
-    pub mqtt: Option<Spanned<bool>>,
-    pub max_connect_size: Option<Spanned<i64>>,
+pub(crate) struct FileListener {
+    pub(crate) name: Spanned<String>,
+    pub(crate) bind: Spanned<String>,
+    pub(crate) tls: Option<Spanned<String>>,
+    pub(crate) backend: Option<Spanned<String>>,
+    pub(crate) max_connections: Option<Spanned<i64>>,
+    pub(crate) backlog: Option<Spanned<i64>>,
+    pub(crate) default_route: Option<Spanned<String>>,
+    pub(crate) accept_proxy: Option<Spanned<bool>>,
+    pub(crate) trusted_proxies: Option<SpannedList>,
+    pub(crate) min_tls_version: Option<Spanned<String>>,
+    pub(crate) tls_offload: Option<Spanned<String>>,
+    pub(crate) tls_records: Option<Spanned<String>>,
+    pub(crate) relay: Option<Spanned<String>>,
+    pub(crate) alpn: Option<SpannedList>,
+    pub(crate) client_ca: Option<Spanned<String>>,
+    pub(crate) client_auth: Option<Spanned<String>>,
+    pub(crate) client_crl: Option<SpannedList>,
+    pub(crate) client_crl_expiry: Option<Spanned<String>>,
+    pub(crate) mqtt: Option<Spanned<bool>>,
+    pub(crate) max_connect_size: Option<Spanned<i64>>,
     /// A duration, or `"mqtt-keepalive"`: parsed in `listeners.rs`.
-    pub client_idle: Option<Spanned<String>>,
-    pub max_connection_rate_per_source: Option<Spanned<String>>,
+    pub(crate) client_idle: Option<Spanned<String>>,
+    pub(crate) max_connection_rate_per_source: Option<Spanned<String>>,
 }
 
 /// The client-certificate keys, allowed on a terminate listener and, as overrides, on its
 /// routes. Written out in both structs because `#[serde(flatten)]` loses spans and
 /// `deny_unknown_fields`; this borrowed view lets validation treat them alike.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientKeys<'a> {
-    pub client_ca: Option<&'a Spanned<String>>,
-    pub client_auth: Option<&'a Spanned<String>>,
-    pub client_crl: Option<&'a SpannedList>,
-    pub client_crl_expiry: Option<&'a Spanned<String>>,
+pub(crate) struct ClientKeys<'a> {
+    pub(crate) client_ca: Option<&'a Spanned<String>>,
+    pub(crate) client_auth: Option<&'a Spanned<String>>,
+    pub(crate) client_crl: Option<&'a SpannedList>,
+    pub(crate) client_crl_expiry: Option<&'a Spanned<String>>,
 }
 
 impl FileListener {
-    pub fn client_keys(&self) -> ClientKeys<'_> {
+    pub(crate) fn client_keys(&self) -> ClientKeys<'_> {
         ClientKeys {
             client_ca: self.client_ca.as_ref(),
             client_auth: self.client_auth.as_ref(),
@@ -110,7 +110,7 @@ impl FileListener {
 }
 
 impl FileRoute {
-    pub fn client_keys(&self) -> ClientKeys<'_> {
+    pub(crate) fn client_keys(&self) -> ClientKeys<'_> {
         ClientKeys {
             client_ca: self.client_ca.as_ref(),
             client_auth: self.client_auth.as_ref(),
@@ -122,38 +122,38 @@ impl FileRoute {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileRoute {
-    pub name: Spanned<String>,
-    pub listener: Spanned<String>,
-    pub sni: SpannedList,
-    pub cert: Option<Spanned<String>>,
-    pub key: Option<Spanned<String>>,
-    pub backend: Spanned<String>,
-    pub client_ca: Option<Spanned<String>>,
-    pub client_auth: Option<Spanned<String>>,
-    pub client_crl: Option<SpannedList>,
-    pub client_crl_expiry: Option<Spanned<String>>,
+pub(crate) struct FileRoute {
+    pub(crate) name: Spanned<String>,
+    pub(crate) listener: Spanned<String>,
+    pub(crate) sni: SpannedList,
+    pub(crate) cert: Option<Spanned<String>>,
+    pub(crate) key: Option<Spanned<String>>,
+    pub(crate) backend: Spanned<String>,
+    pub(crate) client_ca: Option<Spanned<String>>,
+    pub(crate) client_auth: Option<Spanned<String>>,
+    pub(crate) client_crl: Option<SpannedList>,
+    pub(crate) client_crl_expiry: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileBackend {
-    pub name: Spanned<String>,
-    pub servers: Spanned<Vec<Spanned<FileServer>>>,
-    pub connect_timeout: Option<NonZeroDuration<{ max_ms::CONNECT_TIMEOUT }>>,
-    pub proxy_protocol: Option<Spanned<String>>,
-    pub proxy_v2_options: Option<SpannedList>,
-    pub balance: Option<Spanned<String>>,
-    pub health_check: Option<Spanned<FileHealthCheck>>,
-    pub on_marked_down: Option<Spanned<String>>,
+pub(crate) struct FileBackend {
+    pub(crate) name: Spanned<String>,
+    pub(crate) servers: Spanned<Vec<Spanned<FileServer>>>,
+    pub(crate) connect_timeout: Option<NonZeroDuration<{ max_ms::CONNECT_TIMEOUT }>>,
+    pub(crate) proxy_protocol: Option<Spanned<String>>,
+    pub(crate) proxy_v2_options: Option<SpannedList>,
+    pub(crate) balance: Option<Spanned<String>>,
+    pub(crate) health_check: Option<Spanned<FileHealthCheck>>,
+    pub(crate) on_marked_down: Option<Spanned<String>>,
 }
 
 /// One entry of `servers`: `"host:port"`, or `{ addr = "host:port", weight = 3 }` for a
 /// server with a weight. The string form is the one every existing config uses, so it stays.
 #[derive(Debug)]
-pub struct FileServer {
-    pub addr: String,
-    pub weight: Option<Spanned<i64>>,
+pub(crate) struct FileServer {
+    pub(crate) addr: String,
+    pub(crate) weight: Option<Spanned<i64>>,
 }
 
 impl<'de> Deserialize<'de> for FileServer {
@@ -203,12 +203,12 @@ impl<'de> Deserialize<'de> for FileServer {
 /// `health_check = { ... }` of a backend.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FileHealthCheck {
-    pub interval: Option<NonZeroDuration<{ max_ms::CHECK_PERIOD }>>,
-    pub timeout: Option<NonZeroDuration<{ max_ms::CHECK_PERIOD }>>,
-    pub rise: Option<Spanned<i64>>,
-    pub fall: Option<Spanned<i64>>,
-    pub kind: Option<Spanned<String>>,
-    pub username: Option<Spanned<String>>,
-    pub password: Option<Spanned<String>>,
+pub(crate) struct FileHealthCheck {
+    pub(crate) interval: Option<NonZeroDuration<{ max_ms::CHECK_PERIOD }>>,
+    pub(crate) timeout: Option<NonZeroDuration<{ max_ms::CHECK_PERIOD }>>,
+    pub(crate) rise: Option<Spanned<i64>>,
+    pub(crate) fall: Option<Spanned<i64>>,
+    pub(crate) kind: Option<Spanned<String>>,
+    pub(crate) username: Option<Spanned<String>>,
+    pub(crate) password: Option<Spanned<String>>,
 }

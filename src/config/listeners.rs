@@ -22,12 +22,12 @@ use crate::tls::server_config::MinTlsVersion;
 
 /// What a terminate listener passes on to each of its routes' TLS configurations.
 #[derive(Debug, Clone, Default)]
-pub struct ListenerTls {
-    pub min_version: MinTlsVersion,
-    pub alpn: Vec<String>,
+pub(crate) struct ListenerTls {
+    pub(crate) min_version: MinTlsVersion,
+    pub(crate) alpn: Vec<String>,
 }
 
-pub fn listeners(
+pub(crate) fn listeners(
     file: &[FileListener],
     backends: &[Backend],
     timeouts: &Timeouts,

@@ -12,7 +12,7 @@ use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
 /// 1-based line of a byte offset.
-pub fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
     text.as_bytes()[..end]
         .iter()
@@ -23,7 +23,7 @@ pub fn line_of(text: &str, offset: usize) -> usize {
 
 /// True for names usable as listener or backend names: non-empty, `[A-Za-z0-9_.-]`.
 /// They end up in access-log lines and metrics labels, where spaces and quotes hurt.
-pub fn is_valid_name(name: &str) -> bool {
+pub(crate) fn is_valid_name(name: &str) -> bool {
     !name.is_empty()
         && name
             .bytes()
@@ -32,7 +32,7 @@ pub fn is_valid_name(name: &str) -> bool {
 
 /// How an entry of `[[listener]]` or `[[backend]]` is named in messages: by its name when
 /// it has a valid one (`backend "broker"`), else by position (`listener[0]`).
-pub fn entry_label(kind: &str, index: usize, name: Option<&str>) -> String {
+pub(crate) fn entry_label(kind: &str, index: usize, name: Option<&str>) -> String {
     match name {
         Some(name) if is_valid_name(name) => format!("{kind} {name:?}"),
         _ => format!("{kind}[{index}]"),
@@ -41,7 +41,7 @@ pub fn entry_label(kind: &str, index: usize, name: Option<&str>) -> String {
 
 /// The dotted key path at `offset`, or `None` when the text does not parse or the offset
 /// lies outside every key and value (e.g. a blank line).
-pub fn key_path_at(text: &str, offset: usize) -> Option<String> {
+pub(crate) fn key_path_at(text: &str, offset: usize) -> Option<String> {
     let document = DeTable::parse(text).ok()?;
     table_path(document.get_ref(), offset, None)
 }

@@ -44,64 +44,64 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use cidr::Cidr;
-pub use embedded::{EMBEDDED_DEFAULT, StateDirEnv, ensure_default_pki, state_dir};
+pub(crate) use embedded::{EMBEDDED_DEFAULT, StateDirEnv, ensure_default_pki, state_dir};
 
 /// Defaults, each with its unit and reason.
-pub mod defaults {
+pub(crate) mod defaults {
     use std::time::Duration;
 
     /// `proxy_connect_timeout 1s` in the nginx setup ringress replaces; a broker on the same
     /// network answers a SYN in well under a millisecond, so 1 s only fires on a dead server.
-    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
     /// HAProxy's customary `timeout client 60s`; MQTT clients with keepalive ≤ 40 s stay inside it.
-    pub const CLIENT_IDLE: Duration = Duration::from_secs(60);
+    pub(crate) const CLIENT_IDLE: Duration = Duration::from_secs(60);
     /// HAProxy's customary `timeout server 60s`.
-    pub const SERVER_IDLE: Duration = Duration::from_secs(60);
+    pub(crate) const SERVER_IDLE: Duration = Duration::from_secs(60);
     /// How long open connections may finish after SIGTERM before they are closed.
-    pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+    pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
     /// Per-listener connection limit when none is configured.
-    pub const MAX_CONNECTIONS: u32 = 100_000;
+    pub(crate) const MAX_CONNECTIONS: u32 = 100_000;
     /// listen(2) backlog; the kernel caps it at net.core.somaxconn (4096 by default).
-    pub const BACKLOG: u32 = 4096;
+    pub(crate) const BACKLOG: u32 = 4096;
     /// Size of one relay buffer in the per-worker provided-buffer ring (bytes).
-    pub const RELAY_BUFFER_SIZE: u32 = 32 * 1024;
+    pub(crate) const RELAY_BUFFER_SIZE: u32 = 32 * 1024;
     /// Buffers in each worker's provided-buffer ring (a power of two, at most 32768).
-    pub const RELAY_BUFFERS: u32 = 512;
+    pub(crate) const RELAY_BUFFERS: u32 = 512;
     /// Pipes each worker's splice relay may create. A direction holds a pipe only while
     /// bytes move (or wait for a slow destination), so 256 serve thousands of connections
     /// that are mostly idle; it costs at most 512 fds per worker.
-    pub const RELAY_PIPES: u32 = 256;
+    pub(crate) const RELAY_PIPES: u32 = 256;
     /// Bytes per relay pipe. Measured (perf/README.md, "Relay modes"): one bulk connection
     /// took 0.41 / 0.33 / 0.28 proxy CPU-s per GB with 64 KiB / 256 KiB / 1 MiB pipes. 256 KiB
     /// takes most of that gain while bounding what a slow receiver can leave queued in its
     /// pipe (256 pipes × 256 KiB = 64 MiB per worker) and staying inside an unprivileged
     /// user's default pipe quota (fs.pipe-user-pages-soft, 64 MiB) for one worker's pool.
-    pub const RELAY_PIPE_SIZE: u32 = 256 * 1024;
+    pub(crate) const RELAY_PIPE_SIZE: u32 = 256 * 1024;
     /// PROXY header in, ClientHello and the whole TLS handshake must fit in this. A client
     /// on a slow mobile link finishes a TLS 1.2 handshake (2 round trips) in well under a
     /// second; 5 s only fires on stalled or malicious clients, which hold a slot meanwhile.
-    pub const HANDSHAKE: Duration = Duration::from_secs(5);
+    pub(crate) const HANDSHAKE: Duration = Duration::from_secs(5);
     /// Time between two health checks of a server (HAProxy's `inter 2s`): with `fall = 3` a
     /// dead broker stops getting new clients within about 6 s.
-    pub const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+    pub(crate) const CHECK_INTERVAL: Duration = Duration::from_secs(2);
     /// A check not finished in this long failed. A broker on the same network answers a
     /// CONNECT in milliseconds; 1 s (or the interval, if shorter) only fires on a stuck one.
-    pub const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+    pub(crate) const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
     /// Consecutive successful checks that bring a down server back (HAProxy's `rise 2`).
-    pub const CHECK_RISE: u32 = 2;
+    pub(crate) const CHECK_RISE: u32 = 2;
     /// Consecutive failed checks that take an up server down (HAProxy's `fall 3`).
-    pub const CHECK_FALL: u32 = 3;
+    pub(crate) const CHECK_FALL: u32 = 3;
     /// Largest CONNECT an `mqtt = true` listener reads (bytes); see
     /// [`crate::mqtt::DEFAULT_MAX_CONNECT_BYTES`] for why 64 KiB.
-    pub const MAX_CONNECT_SIZE: u32 = crate::mqtt::DEFAULT_MAX_CONNECT_BYTES;
+    pub(crate) const MAX_CONNECT_SIZE: u32 = crate::mqtt::DEFAULT_MAX_CONNECT_BYTES;
     /// `client_idle = "mqtt-keepalive"` never closes a client sooner than this, whatever its
     /// keep-alive: 1.5 × a 1 s keep-alive would leave a PINGREQ delayed by one lost segment
     /// (the first TCP retransmission comes after 200 ms–1 s) no margin at all.
-    pub const KEEPALIVE_IDLE_MIN: Duration = Duration::from_secs(2);
+    pub(crate) const KEEPALIVE_IDLE_MIN: Duration = Duration::from_secs(2);
     /// ... nor later than this: 1.5 × a one-hour keep-alive, the longest battery devices
     /// commonly use (AWS IoT caps it at 20 min, Azure IoT Hub at 29 min). Past it a silent
     /// client is more likely a dead link than a sleeping device, and it holds a slot.
-    pub const KEEPALIVE_IDLE_MAX: Duration = Duration::from_secs(90 * 60);
+    pub(crate) const KEEPALIVE_IDLE_MAX: Duration = Duration::from_secs(90 * 60);
 }
 
 /// Where a configuration came from, for messages.
@@ -116,47 +116,47 @@ pub enum ConfigSource {
 /// The resolved configuration the runtime runs on.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub source: ConfigSource,
-    pub runtime: Runtime,
+    pub(crate) source: ConfigSource,
+    pub(crate) runtime: Runtime,
     pub timeouts: Timeouts,
     pub listeners: Vec<Listener>,
     /// SNI routes of all listeners; listeners and route tables refer to them by index.
-    pub routes: Vec<Route>,
-    pub backends: Vec<Backend>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) backends: Vec<Backend>,
     /// For the embedded default: the generated CA certificate clients should trust.
-    pub embedded_ca: Option<PathBuf>,
+    pub(crate) embedded_ca: Option<PathBuf>,
     /// `[admin]`: where `GET /metrics` is served; `None`: nowhere (the default).
-    pub admin: Option<Admin>,
+    pub(crate) admin: Option<Admin>,
 }
 
 /// The admin listener (Prometheus metrics over HTTP).
 #[derive(Debug, Clone)]
-pub struct Admin {
-    pub listen: SocketAddr,
+pub(crate) struct Admin {
+    pub(crate) listen: SocketAddr,
 }
 
 #[derive(Debug, Clone)]
-pub struct Runtime {
+pub(crate) struct Runtime {
     /// Worker threads, one io_uring ring each. Default: online CPUs.
-    pub workers: usize,
+    pub(crate) workers: usize,
     /// Pin worker `i` to the `i`-th CPU of the process's affinity mask.
-    pub pin_workers: bool,
-    pub shutdown_grace: Duration,
-    pub relay_buffer_size: u32,
-    pub relay_buffers: u32,
+    pub(crate) pin_workers: bool,
+    pub(crate) shutdown_grace: Duration,
+    pub(crate) relay_buffer_size: u32,
+    pub(crate) relay_buffers: u32,
     /// Most pipes each worker's splice relay creates (two fds each).
-    pub relay_pipes: u32,
+    pub(crate) relay_pipes: u32,
     /// Bytes each of those pipes is asked to hold (F_SETPIPE_SZ).
-    pub relay_pipe_size: u32,
+    pub(crate) relay_pipe_size: u32,
 }
 
 #[derive(Debug, Clone)]
 pub struct Timeouts {
-    pub client_idle: Duration,
-    pub server_idle: Duration,
+    pub(crate) client_idle: Duration,
+    pub(crate) server_idle: Duration,
     /// From accept until the client is ready to relay (PROXY header in, ClientHello,
     /// handshake, and the CONNECT on `mqtt` listeners).
-    pub handshake: Duration,
+    pub(crate) handshake: Duration,
     /// Clamp of the idle timeout derived from a client's keep-alive
     /// (`client_idle = "mqtt-keepalive"`); `keepalive_idle_min <= keepalive_idle_max`.
     pub keepalive_idle_min: Duration,
@@ -164,7 +164,7 @@ pub struct Timeouts {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
+pub(crate) enum TlsMode {
     /// Plain TCP: everything goes to the listener's backend.
     None,
     /// TLS ends here; the route (by SNI) gives the certificate and the backend.
@@ -175,7 +175,7 @@ pub enum TlsMode {
 
 impl TlsMode {
     /// As spelt in the config file.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             TlsMode::None => "none",
             TlsMode::Terminate => "terminate",
@@ -186,7 +186,7 @@ impl TlsMode {
 
 /// Whether a terminate route asks clients for a certificate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientAuth {
+pub(crate) enum ClientAuth {
     /// No certificate requested.
     None,
     /// Requested; a client without one is let in, one with an invalid one is refused.
@@ -197,7 +197,7 @@ pub enum ClientAuth {
 
 impl ClientAuth {
     /// As spelt in the config file.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ClientAuth::None => "none",
             ClientAuth::Optional => "optional",
@@ -206,65 +206,65 @@ impl ClientAuth {
     }
 }
 
-pub use ringress_core::proxy_out::ProxyProtocol;
-pub use ringress_core::tls::RecordLayer;
+pub(crate) use ringress_core::proxy_out::ProxyProtocol;
+pub(crate) use ringress_core::tls::RecordLayer;
 
 #[derive(Debug, Clone)]
 pub struct Listener {
-    pub name: String,
-    pub bind: SocketAddr,
-    pub tls: TlsMode,
+    pub(crate) name: String,
+    pub(crate) bind: SocketAddr,
+    pub(crate) tls: TlsMode,
     /// Index into [`Config::backends`]; `Some` exactly for `tls = "none"` listeners (TLS
     /// listeners route by SNI instead).
-    pub backend: Option<usize>,
-    pub max_connections: u32,
-    pub backlog: u32,
+    pub(crate) backend: Option<usize>,
+    pub(crate) max_connections: u32,
+    pub(crate) backlog: u32,
     /// SNI → index into [`Config::routes`], this listener's routes only. Empty for
     /// `tls = "none"`.
-    pub routes: crate::route::RouteTable,
+    pub(crate) routes: crate::route::RouteTable,
     /// Index into [`Config::routes`] for clients whose SNI matches no route (or who send
     /// none); `None` closes such connections.
-    pub default_route: Option<usize>,
+    pub(crate) default_route: Option<usize>,
     /// Expect a PROXY v1/v2 header from an L4 load balancer before anything else.
-    pub accept_proxy: bool,
+    pub(crate) accept_proxy: bool,
     /// Peers allowed to send that header; others are refused. Non-empty if `accept_proxy`.
     pub trusted_proxies: Vec<Cidr>,
     /// Terminate listeners: who does the record crypto after the handshake.
-    pub tls_offload: TlsOffload,
+    pub(crate) tls_offload: TlsOffload,
     /// Terminate listeners: whose record layer processes TLS 1.3 records in userspace.
-    pub tls_records: RecordLayer,
+    pub(crate) tls_records: RecordLayer,
     /// How bytes are relayed once connected: splice(2) through a pipe or copied through
     /// the buffer pool.
-    pub relay: crate::relay::RelayMode,
+    pub(crate) relay: crate::relay::RelayMode,
     /// `mqtt = true`: read and check the client's CONNECT before connecting upstream.
-    pub mqtt: Option<MqttListener>,
+    pub(crate) mqtt: Option<MqttListener>,
     /// The client-side idle timeout of this listener's connections.
-    pub client_idle: ClientIdle,
+    pub(crate) client_idle: ClientIdle,
     /// `max_connection_rate_per_source`: new connections allowed per client address.
-    pub rate_per_source: Option<SourceRate>,
+    pub(crate) rate_per_source: Option<SourceRate>,
 }
 
 /// MQTT awareness of a listener (`mqtt = true`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MqttListener {
+pub(crate) struct MqttListener {
     /// Largest CONNECT packet read, bytes (fixed header included).
-    pub max_connect_size: u32,
+    pub(crate) max_connect_size: u32,
 }
 
 /// How long a client may be silent (`client_idle`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientIdle {
+pub(crate) enum ClientIdle {
     Fixed(Duration),
     /// 1.5 × the keep-alive of the client's CONNECT, clamped to `timeouts.keepalive_idle_min`
     /// ..= `keepalive_idle_max`; `timeouts.client_idle` for a keep-alive of 0.
     MqttKeepalive,
 }
 
-pub use ringress_core::rate_limit::SourceRate;
+pub(crate) use ringress_core::rate_limit::SourceRate;
 
 /// Who encrypts and decrypts TLS records after the handshake (terminate listeners).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsOffload {
+pub(crate) enum TlsOffload {
     /// Kernel TLS when the kernel has it and the session allows it; otherwise rustls in
     /// userspace, per connection, with the reason logged.
     Auto,
@@ -274,66 +274,56 @@ pub enum TlsOffload {
     Userspace,
 }
 
-impl TlsOffload {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TlsOffload::Auto => "auto",
-            TlsOffload::Kernel => "kernel",
-            TlsOffload::Userspace => "userspace",
-        }
-    }
-}
-
 /// An SNI route of a terminate or passthrough listener.
 #[derive(Debug, Clone)]
-pub struct Route {
-    pub name: String,
+pub(crate) struct Route {
+    pub(crate) name: String,
     /// Index into [`Config::listeners`].
-    pub listener: usize,
+    pub(crate) listener: usize,
     /// Normalised (lowercase, no trailing dot); wildcards as `*.example.com`.
-    pub server_names: Vec<String>,
+    pub(crate) server_names: Vec<String>,
     /// Index into [`Config::backends`].
-    pub backend: usize,
+    pub(crate) backend: usize,
     /// Terminate listeners only: this route's certificate, the effective client auth,
     /// ALPN and minimum version.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// Effective client authentication (route override, else listener, else by `client_ca`).
     /// [`ClientAuth::None`] on passthrough listeners.
-    pub client_auth: ClientAuth,
+    pub(crate) client_auth: ClientAuth,
     /// Terminate routes: our certificate's signature and key algorithms, as HAProxy names
     /// them, for the PROXY v2 `cert-sig` / `cert-key` options.
-    pub cert_algorithms: Option<crate::tls::CertAlgorithms>,
+    pub(crate) cert_algorithms: Option<crate::tls::CertAlgorithms>,
 }
 
 #[derive(Debug, Clone)]
-pub struct Backend {
-    pub name: String,
+pub(crate) struct Backend {
+    pub(crate) name: String,
     /// Resolved once at start-up (a host name resolves to all its addresses, in order).
-    pub servers: Vec<SocketAddr>,
+    pub(crate) servers: Vec<SocketAddr>,
     /// `weights[i]` is `servers[i]`'s relative share of new connections; 0 drains it.
-    pub weights: Vec<u32>,
-    pub balance: crate::balance::Balance,
+    pub(crate) weights: Vec<u32>,
+    pub(crate) balance: crate::balance::Balance,
     /// Time allowed for one connect attempt to one server.
-    pub connect_timeout: Duration,
-    pub proxy_protocol: ProxyProtocol,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) proxy_protocol: ProxyProtocol,
     /// `None`: servers are never marked down (a failed connect still fails over).
-    pub health_check: Option<HealthCheck>,
-    pub on_marked_down: OnMarkedDown,
+    pub(crate) health_check: Option<HealthCheck>,
+    pub(crate) on_marked_down: OnMarkedDown,
 }
 
 /// How and how often a backend's servers are checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HealthCheck {
-    pub interval: Duration,
+pub(crate) struct HealthCheck {
+    pub(crate) interval: Duration,
     /// A check (connect, and for MQTT the CONNACK) not finished in this long failed.
-    pub timeout: Duration,
-    pub rise: u32,
-    pub fall: u32,
-    pub kind: CheckKind,
+    pub(crate) timeout: Duration,
+    pub(crate) rise: u32,
+    pub(crate) fall: u32,
+    pub(crate) kind: CheckKind,
 }
 
 #[derive(Clone, PartialEq, Eq)]
-pub enum CheckKind {
+pub(crate) enum CheckKind {
     /// The server accepts a TCP connection (after a PROXY LOCAL header, if it wants one).
     Tcp,
     /// The broker answers a CONNECT with a CONNACK accepting it. `connect` is the packet
@@ -354,7 +344,7 @@ impl std::fmt::Debug for CheckKind {
 }
 
 impl CheckKind {
-    pub fn as_str(&self) -> &'static str {
+    pub(crate) fn as_str(&self) -> &'static str {
         match self {
             CheckKind::Tcp => "tcp",
             CheckKind::Mqtt { .. } => "mqtt",
@@ -364,7 +354,7 @@ impl CheckKind {
 
 /// What happens to a server's open sessions when a health check marks it down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum OnMarkedDown {
+pub(crate) enum OnMarkedDown {
     /// Leave them: the broker may only be slow, and its clients are still served.
     #[default]
     Keep,
@@ -373,7 +363,7 @@ pub enum OnMarkedDown {
     ShutdownSessions,
 }
 
-pub use duration::format_duration;
+pub(crate) use duration::format_duration;
 
 /// A configuration error: file, line, key and what was expected.
 ///
@@ -434,7 +424,7 @@ impl ConfigError {
 /// HAProxy's `proxy-v2-options` keywords, all of which [`V2Options::with_option`] knows.
 ///
 /// [`V2Options::with_option`]: crate::proxy_protocol::V2Options::with_option
-pub const V2_OPTIONS: [&str; 8] = [
+pub(crate) const V2_OPTIONS: [&str; 8] = [
     "ssl",
     "cert-cn",
     "cert-key",
@@ -513,7 +503,7 @@ impl Config {
     }
 
     /// [`Config::embedded_default`] with its certificates in `state_dir`.
-    pub fn embedded_default_in(state_dir: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn embedded_default_in(state_dir: &Path) -> Result<Config, ConfigError> {
         let pki = ensure_default_pki(state_dir)?;
         let mut config = Config::from_toml_in(EMBEDDED_DEFAULT, ConfigSource::Embedded, state_dir)?;
         config.embedded_ca = Some(pki.ca);

@@ -28,7 +28,7 @@ struct Sourced<T> {
     key: String,
 }
 
-pub fn routes(
+pub(crate) fn routes(
     file: &[FileRoute],
     file_listeners: &[FileListener],
     listeners: &mut [Listener],

@@ -16,13 +16,13 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection};
 
 /// A temporary directory (removed on drop) and a CA.
-pub struct TestPki {
+pub(crate) struct TestPki {
     dir: PathBuf,
     ca: CertifiedIssuer<'static, KeyPair>,
 }
 
 impl TestPki {
-    pub fn new(label: &str) -> TestPki {
+    pub(crate) fn new(label: &str) -> TestPki {
         static COUNTER: AtomicUsize = AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let dir =
@@ -35,15 +35,15 @@ impl TestPki {
         }
     }
 
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
-    pub fn path(&self, relative: &str) -> PathBuf {
+    pub(crate) fn path(&self, relative: &str) -> PathBuf {
         self.dir.join(relative)
     }
 
-    pub fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         let path = self.path(relative);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, contents).unwrap();
@@ -51,28 +51,28 @@ impl TestPki {
     }
 
     /// A private key file, mode 0600 (ringress refuses a key other users can read).
-    pub fn write_key(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    pub(crate) fn write_key(&self, relative: &str, contents: impl AsRef<[u8]>) -> PathBuf {
         use std::os::unix::fs::PermissionsExt as _;
         let path = self.write(relative, contents);
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         path
     }
 
-    pub fn ca_der(&self) -> CertificateDer<'static> {
+    pub(crate) fn ca_der(&self) -> CertificateDer<'static> {
         self.ca.der().clone()
     }
 
     /// The CA certificate, as clients or a `client_ca` would use it.
-    pub fn write_ca(&self, relative: &str) -> PathBuf {
+    pub(crate) fn write_ca(&self, relative: &str) -> PathBuf {
         self.write(relative, self.ca.pem())
     }
 
     /// A server certificate for `names` signed by the CA, with an ECDSA P-256 key (PKCS#8).
-    pub fn write_server(&self, cert: &str, key: &str, names: &[&str]) {
+    pub(crate) fn write_server(&self, cert: &str, key: &str, names: &[&str]) {
         self.write_server_with(cert, key, names, &PKCS_ECDSA_P256_SHA256);
     }
 
-    pub fn write_server_with(
+    pub(crate) fn write_server_with(
         &self,
         cert: &str,
         key: &str,
@@ -90,7 +90,7 @@ impl TestPki {
     }
 
     /// A client certificate with subject CN `cn`, signed by the CA.
-    pub fn client_identity(
+    pub(crate) fn client_identity(
         &self,
         cn: &str,
     ) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
@@ -104,12 +104,12 @@ impl TestPki {
     }
 
     /// An empty CRL issued by the CA.
-    pub fn write_crl(&self, relative: &str) -> PathBuf {
+    pub(crate) fn write_crl(&self, relative: &str) -> PathBuf {
         self.write_crl_until(relative, 2099)
     }
 
     /// An empty CRL issued by the CA whose nextUpdate (2021-01-01) is past.
-    pub fn write_expired_crl(&self, relative: &str) -> PathBuf {
+    pub(crate) fn write_expired_crl(&self, relative: &str) -> PathBuf {
         self.write_crl_until(relative, 2021)
     }
 
@@ -129,7 +129,7 @@ impl TestPki {
 
     /// Writes every file `toml` names: for each `[[route]]` with `cert` and `key` a server
     /// certificate for its `sni` names; each `client_ca` the CA; each `client_crl` a CRL.
-    pub fn supply_files(&self, toml_text: &str) {
+    pub(crate) fn supply_files(&self, toml_text: &str) {
         let doc: toml::Table = toml::from_str(toml_text).unwrap();
         let tables = ["listener", "route"]
             .iter()
@@ -173,7 +173,7 @@ impl TestPki {
     }
 
     /// A client configuration trusting this CA, optionally presenting an identity.
-    pub fn client_config(
+    pub(crate) fn client_config(
         &self,
         identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
     ) -> Arc<ClientConfig> {
@@ -188,7 +188,7 @@ impl Drop for TestPki {
 }
 
 /// A self-signed CA able to sign certificates and CRLs.
-pub fn ca(cn: &str) -> CertifiedIssuer<'static, KeyPair> {
+pub(crate) fn ca(cn: &str) -> CertifiedIssuer<'static, KeyPair> {
     let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
     let mut params = CertificateParams::default();
     params.distinguished_name.push(DnType::CommonName, cn);
@@ -201,7 +201,7 @@ pub fn ca(cn: &str) -> CertifiedIssuer<'static, KeyPair> {
     CertifiedIssuer::self_signed(params, key).unwrap()
 }
 
-pub fn client_config_trusting(
+pub(crate) fn client_config_trusting(
     roots: Vec<CertificateDer<'static>>,
     identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
 ) -> Arc<ClientConfig> {
@@ -222,7 +222,7 @@ pub fn client_config_trusting(
 }
 
 /// Runs a whole handshake in memory; returns both ends, or the first error.
-pub fn handshake(
+pub(crate) fn handshake(
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
     server_name: &str,

@@ -22,45 +22,45 @@ pub(super) mod limits {
 
     /// A worker is a thread with its own ring; beyond 1024 the rings' locked memory alone
     /// (RLIMIT_MEMLOCK) is the problem, and no machine we target has that many cores.
-    pub const WORKERS: RangeInclusive<i64> = 1..=1024;
+    pub(crate) const WORKERS: RangeInclusive<i64> = 1..=1024;
     /// Below one page the per-recv overhead dominates; above 1 MiB a buffer outgrows any
     /// socket receive buffer and only wastes memory per connection.
-    pub const RELAY_BUFFER_SIZE: RangeInclusive<i64> = 4096..=1024 * 1024;
+    pub(crate) const RELAY_BUFFER_SIZE: RangeInclusive<i64> = 4096..=1024 * 1024;
     /// io_uring caps a provided-buffer ring at 32768 entries and requires a power of two.
-    pub const RELAY_BUFFERS: RangeInclusive<i64> = 16..=32768;
+    pub(crate) const RELAY_BUFFERS: RangeInclusive<i64> = 16..=32768;
     /// Each pipe is two fds; 65536 pipes already take 131,072 of them per worker.
-    pub const RELAY_PIPES: RangeInclusive<i64> = 1..=65536;
+    pub(crate) const RELAY_PIPES: RangeInclusive<i64> = 1..=65536;
     /// A pipe holds at least one page; 1 MiB is the kernel's default fs.pipe-max-size.
-    pub const RELAY_PIPE_SIZE: RangeInclusive<i64> = 4096..=1024 * 1024;
+    pub(crate) const RELAY_PIPE_SIZE: RangeInclusive<i64> = 4096..=1024 * 1024;
     /// listen(2) takes an int, but the kernel caps it at net.core.somaxconn (at most 65535).
-    pub const BACKLOG: RangeInclusive<i64> = 1..=65535;
+    pub(crate) const BACKLOG: RangeInclusive<i64> = 1..=65535;
     /// Per listener; ten million is past what one host's file descriptors allow anyway.
-    pub const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=10_000_000;
+    pub(crate) const MAX_CONNECTIONS: RangeInclusive<i64> = 1..=10_000_000;
     /// `max_connect_size`, bytes. Below 64 not even a 3.1 client with the 23-byte identifier
     /// that version allows fits; above 1 MiB one slow client could pin a megabyte per
     /// connection during the handshake timeout, and no sane CONNECT is that big.
-    pub const MAX_CONNECT_SIZE: RangeInclusive<i64> = 64..=1024 * 1024;
+    pub(crate) const MAX_CONNECT_SIZE: RangeInclusive<i64> = 64..=1024 * 1024;
     /// `max_connection_rate_per_source` count: a million per period is no limit at all.
-    pub const RATE_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
+    pub(crate) const RATE_CONNECTIONS: RangeInclusive<u32> = 1..=1_000_000;
     /// An ALPN protocol name is a length-prefixed byte string (RFC 7301 §3.1).
-    pub const ALPN_NAME_LEN: RangeInclusive<usize> = 1..=255;
+    pub(crate) const ALPN_NAME_LEN: RangeInclusive<usize> = 1..=255;
 }
 
 /// Where the text came from, for messages, and where its relative paths start.
-pub struct Ctx<'a> {
-    pub file: String,
-    pub text: &'a str,
-    pub base_dir: &'a Path,
+pub(crate) struct Ctx<'a> {
+    pub(crate) file: String,
+    pub(crate) text: &'a str,
+    pub(crate) base_dir: &'a Path,
 }
 
 impl Ctx<'_> {
-    pub fn error(&self, span: Option<Range<usize>>, key: &str, what: String) -> ConfigError {
+    pub(crate) fn error(&self, span: Option<Range<usize>>, key: &str, what: String) -> ConfigError {
         let line = span.map(|span| line_of(self.text, span.start));
         ConfigError::new(&self.file, line, Some(key), &what)
     }
 
     /// A file path from the config, relative ones taken from the config file's directory.
-    pub fn path(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
+    pub(crate) fn path(&self, value: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
         if value.get_ref().is_empty() {
             let what = "empty path (expected a file path, relative to the config file's directory or absolute)";
             return Err(self.error(Some(value.span()), key, what.into()));
@@ -69,12 +69,12 @@ impl Ctx<'_> {
     }
 
     /// Line of a span's start, for "defined at line N" in messages.
-    pub fn line(&self, span: &Range<usize>) -> usize {
+    pub(crate) fn line(&self, span: &Range<usize>) -> usize {
         line_of(self.text, span.start)
     }
 }
 
-pub fn validate(
+pub(crate) fn validate(
     file: FileConfig,
     ctx: &Ctx<'_>,
     source: ConfigSource,

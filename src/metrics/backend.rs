@@ -23,7 +23,7 @@ const UP: u8 = 2;
 
 /// One server's published health.
 #[derive(Default)]
-pub struct ServerHealth {
+pub(crate) struct ServerHealth {
     state: AtomicU8,
     marked_up: AtomicU64,
     marked_down: AtomicU64,
@@ -31,7 +31,7 @@ pub struct ServerHealth {
 
 impl ServerHealth {
     /// The server passed its checks (`rise` times). Counts a transition from down.
-    pub fn mark_up(&self) {
+    pub(crate) fn mark_up(&self) {
         if self.state.swap(UP, Ordering::Relaxed) == DOWN {
             self.marked_up.fetch_add(1, Ordering::Relaxed);
         }
@@ -39,14 +39,14 @@ impl ServerHealth {
 
     /// The server failed its checks (`fall` times). Counts a transition from up, and the
     /// first verdict when it is down (a server found dead at start-up is worth seeing).
-    pub fn mark_down(&self) {
+    pub(crate) fn mark_down(&self) {
         if self.state.swap(DOWN, Ordering::Relaxed) != DOWN {
             self.marked_down.fetch_add(1, Ordering::Relaxed);
         }
     }
 
     /// `None` until a health check has judged the server.
-    pub fn is_up(&self) -> Option<bool> {
+    pub(crate) fn is_up(&self) -> Option<bool> {
         match self.state.load(Ordering::Relaxed) {
             UNKNOWN => None,
             state => Some(state == UP),
@@ -54,7 +54,7 @@ impl ServerHealth {
     }
 
     /// Times marked up and down.
-    pub fn marks(&self) -> (u64, u64) {
+    pub(crate) fn marks(&self) -> (u64, u64) {
         (
             self.marked_up.load(Ordering::Relaxed),
             self.marked_down.load(Ordering::Relaxed),
@@ -64,12 +64,12 @@ impl ServerHealth {
 
 /// Every configured backend's servers, indexed as in [`Config::backends`] and their
 /// `servers` lists.
-pub struct Backends {
+pub(crate) struct Backends {
     servers: Box<[Box<[ServerHealth]>]>,
 }
 
 impl Backends {
-    pub fn new(config: &Config) -> Backends {
+    pub(crate) fn new(config: &Config) -> Backends {
         Backends {
             servers: config
                 .backends
@@ -80,7 +80,7 @@ impl Backends {
     }
 
     /// Server `server` of backend `backend`, by config index.
-    pub fn server(&self, backend: usize, server: usize) -> Option<&ServerHealth> {
+    pub(crate) fn server(&self, backend: usize, server: usize) -> Option<&ServerHealth> {
         self.servers.get(backend)?.get(server)
     }
 }

@@ -14,7 +14,7 @@ use super::{CacheAligned, bump};
 
 /// Keys a set can hold. Listeners × termination keywords seen is the largest user: a few
 /// listeners × the ~20 keywords a real deployment produces, well under this.
-pub const CAPACITY: usize = 128;
+pub(crate) const CAPACITY: usize = 128;
 
 struct Slot<K> {
     /// Set once, by the owning worker, before the first increment of `count`.
@@ -22,7 +22,7 @@ struct Slot<K> {
     count: AtomicU64,
 }
 
-pub struct CounterSet<K> {
+pub(crate) struct CounterSet<K> {
     /// Aligned so that no other worker's counters share its first or last cache line.
     slots: Box<CacheAligned<[Slot<K>; CAPACITY]>>,
     dropped: AtomicU64,
@@ -42,7 +42,7 @@ impl<K: Copy + Eq> Default for CounterSet<K> {
 
 impl<K: Copy + Eq> CounterSet<K> {
     /// Adds `n` to `key`'s counter. Only the owning worker may call this (see [`bump`]).
-    pub fn add(&self, key: K, n: u64) {
+    pub(crate) fn add(&self, key: K, n: u64) {
         for slot in self.slots.0.iter() {
             match slot.key.get() {
                 Some(k) if *k == key => return bump(&slot.count, n),
@@ -58,7 +58,7 @@ impl<K: Copy + Eq> CounterSet<K> {
     }
 
     /// Every key used so far with its count (any thread).
-    pub fn for_each(&self, mut f: impl FnMut(K, u64)) {
+    pub(crate) fn for_each(&self, mut f: impl FnMut(K, u64)) {
         for slot in self.slots.0.iter() {
             let Some(key) = slot.key.get() else { break };
             f(*key, slot.count.load(std::sync::atomic::Ordering::Relaxed));
@@ -66,7 +66,7 @@ impl<K: Copy + Eq> CounterSet<K> {
     }
 
     /// Increments that found the set full.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -16,13 +16,13 @@ use super::text::CONTENT_TYPE;
 use crate::worker::Shared;
 
 /// The largest request head read. A Prometheus scrape's is about 300 bytes; curl's less.
-pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_REQUEST_BYTES: usize = 8 * 1024;
 /// Time a client has to send its whole request head. A scraper sends it in one packet; a
 /// client that trickles it holds the only admin thread, so not for long. Well under
 /// Prometheus' default 10 s scrape timeout, so a scrape queued behind it still succeeds.
-pub const READ_DEADLINE: Duration = Duration::from_secs(2);
+pub(crate) const READ_DEADLINE: Duration = Duration::from_secs(2);
 /// Time allowed for each write of the response to a client that stopped reading.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long, and how much, to read after answering before closing (see `linger`).
 const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 64 * 1024;
@@ -30,12 +30,12 @@ const LINGER_BYTES: usize = 64 * 1024;
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Binds the admin listener (at start-up, so a port in use is a start-up error).
-pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::bind(addr)
 }
 
 /// Serves `listener` on a thread of its own until the process exits.
-pub fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
+pub(crate) fn spawn(listener: TcpListener, shared: Arc<Shared>) -> io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("ringress-admin".into())
         .spawn(move || serve(&listener, &shared))
@@ -138,7 +138,7 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 
 /// What a request asked for, as far as this server cares.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     /// `GET /metrics` (`head`: a HEAD request, headers only).
     Metrics { head: bool },
     /// Another path.
@@ -152,7 +152,7 @@ pub enum Request {
 }
 
 /// Classifies a request head. Headers are not looked at: none changes the answer.
-pub fn parse_request(head: &[u8]) -> Request {
+pub(crate) fn parse_request(head: &[u8]) -> Request {
     let end = head_end(head);
     if end.is_none_or(|end| end > MAX_REQUEST_BYTES) {
         return if head.len() > MAX_REQUEST_BYTES {

@@ -18,30 +18,29 @@
 
 mod backend;
 mod counter_set;
-pub mod http;
+pub(crate) mod http;
 mod scrape;
 mod text;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-pub use backend::{Backends, ServerHealth};
-pub use counter_set::CounterSet;
+pub(crate) use backend::Backends;
+pub(crate) use counter_set::CounterSet;
 pub use scrape::render;
-pub use text::{Exposition, Kind};
 
 use crate::config::Config;
 use crate::conn::{Side, Termination};
 
 /// Keeps what it holds on cache lines of its own (x86-64 and most arm64 lines are 64 bytes).
 #[repr(align(64))]
-pub struct CacheAligned<T>(pub T);
+pub(crate) struct CacheAligned<T>(pub T);
 
 /// Adds `n` to a counter that only the calling thread writes: a relaxed load and store, which
 /// compile to plain moves, where `fetch_add` would be a locked instruction. Readers on other
 /// threads see each value whole (the atomics guarantee that) and eventually the latest.
 #[inline]
-pub fn bump(counter: &AtomicU64, n: u64) {
+pub(crate) fn bump(counter: &AtomicU64, n: u64) {
     counter.store(
         counter.load(Ordering::Relaxed).wrapping_add(n),
         Ordering::Relaxed,
@@ -53,11 +52,11 @@ pub fn bump(counter: &AtomicU64, n: u64) {
 pub struct Metrics {
     workers: Box<[WorkerCounters]>,
     /// Health of each backend server, published by health checks (see [`Backends`]).
-    pub backends: Backends,
+    pub(crate) backends: Backends,
 }
 
 impl Metrics {
-    pub fn new(config: &Config) -> Metrics {
+    pub(crate) fn new(config: &Config) -> Metrics {
         let workers = (0..config.runtime.workers)
             .map(|_| WorkerCounters::new(config.listeners.len()))
             .collect();
@@ -156,18 +155,18 @@ impl WorkerCounters {
     // ---- events, one call where each happens ----
 
     /// A connection was accepted (before `max_connections` is checked).
-    pub fn accepted(&self, listener: u16) {
+    pub(crate) fn accepted(&self, listener: u16) {
         self.fixed(listener, Fixed::Accepted, 1);
     }
 
     /// A connection closed at accept without being served (`limit_reached`,
     /// `proxy_untrusted`); it is counted as closed too, where it closes.
-    pub fn refused(&self, listener: u16, cause: Termination) {
+    pub(crate) fn refused(&self, listener: u16, cause: Termination) {
         self.refused.add((listener, cause.keyword()), 1);
     }
 
     /// accept(2) failed with `errno`.
-    pub fn accept_error(&self, listener: u16, errno: i32) {
+    pub(crate) fn accept_error(&self, listener: u16, errno: i32) {
         self.accept_errors.add((listener, errno_keyword(errno)), 1);
     }
 
@@ -177,18 +176,18 @@ impl WorkerCounters {
     }
 
     /// A TLS handshake ended before completing (including the ClientHello and routing).
-    pub fn handshake_failed(&self, listener: u16, cause: Termination) {
+    pub(crate) fn handshake_failed(&self, listener: u16, cause: Termination) {
         self.handshake_failures.add((listener, cause.keyword()), 1);
     }
 
     /// A TLS handshake completed.
-    pub fn handshake_done(&self, listener: u16) {
+    pub(crate) fn handshake_done(&self, listener: u16) {
         self.fixed(listener, Fixed::Handshakes, 1);
     }
 
     /// A completed session went to the kernel (kTLS) or stayed in userspace; `fallback`: why
     /// `tls_offload = "auto"` stayed in userspace.
-    pub fn offload(
+    pub(crate) fn offload(
         &self,
         listener: u16,
         kernel: bool,
@@ -217,13 +216,18 @@ impl WorkerCounters {
     }
 
     /// A connect to `server` of backend `backend` succeeded.
-    pub fn backend_connected(&self, backend: u16, server: SocketAddr) {
+    pub(crate) fn backend_connected(&self, backend: u16, server: SocketAddr) {
         self.backend_connects.add((backend, server), 1);
     }
 
     /// A connect attempt to `server` failed (`connect_timeout`, `connect_refused`,
     /// `error:connect`); the next server may still succeed.
-    pub fn backend_connect_failed(&self, backend: u16, server: SocketAddr, cause: Termination) {
+    pub(crate) fn backend_connect_failed(
+        &self,
+        backend: u16,
+        server: SocketAddr,
+        cause: Termination,
+    ) {
         self.backend_connect_failures
             .add((backend, server, cause.keyword()), 1);
     }

@@ -7,10 +7,10 @@
 use std::fmt::Write as _;
 
 /// The `Content-Type` of this format.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Counter,
     Gauge,
 }
@@ -26,18 +26,18 @@ impl Kind {
 
 /// A text exposition being written, family by family.
 #[derive(Default)]
-pub struct Exposition {
+pub(crate) struct Exposition {
     out: String,
 }
 
 impl Exposition {
-    pub fn new() -> Exposition {
+    pub(crate) fn new() -> Exposition {
         Exposition::default()
     }
 
     /// Starts a family: its HELP and TYPE lines. Its samples follow with [`Self::sample`].
     /// `name` is a valid metric name (ours are literals); counters end in `_total`.
-    pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
+    pub(crate) fn family(&mut self, name: &str, kind: Kind, help: &str) {
         debug_assert!(kind != Kind::Counter || name.ends_with("_total"));
         self.out.push_str("# HELP ");
         self.out.push_str(name);
@@ -52,7 +52,7 @@ impl Exposition {
 
     /// One sample of the family just started. Label names are valid (ours are literals);
     /// values are escaped.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
+    pub(crate) fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: u64) {
         self.out.push_str(name);
         if !labels.is_empty() {
             self.out.push('{');
@@ -71,7 +71,7 @@ impl Exposition {
         let _ = writeln!(self.out, " {value}");
     }
 
-    pub fn finish(self) -> String {
+    pub(crate) fn finish(self) -> String {
         self.out
     }
 }

@@ -43,6 +43,6 @@ static ALLOCATOR: Counting = Counting;
 
 /// Heap bytes this thread allocated and has not freed (can be negative: a thread may free
 /// what another allocated).
-pub fn live() -> isize {
+pub(crate) fn live() -> isize {
     LIVE.with(|l| l.get())
 }

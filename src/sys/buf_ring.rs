@@ -17,7 +17,7 @@ use io_uring::types::BufRingEntry;
 /// write into it, and a send in flight from it only reads it. Give it back with
 /// [`Buffers::recycle`] once no operation uses it any more.
 #[derive(Debug)]
-pub struct Buf(Inner);
+pub(crate) struct Buf(Inner);
 
 #[derive(Debug)]
 enum Inner {
@@ -30,14 +30,14 @@ enum Inner {
 
 impl Buf {
     /// Bytes of data in the buffer.
-    pub fn len(&self) -> u32 {
+    pub(crate) fn len(&self) -> u32 {
         match &self.0 {
             Inner::Rx { len, .. } => *len,
             Inner::Tx(v) => v.len() as u32,
         }
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
@@ -54,12 +54,12 @@ impl Buf {
     }
 
     /// Whether this buffer came from the transmit pool.
-    pub fn is_tx(&self) -> bool {
+    pub(crate) fn is_tx(&self) -> bool {
         matches!(self.0, Inner::Tx(_))
     }
 
     /// The bytes of a transmit buffer, to append to (before it is sent).
-    pub fn tx_mut(&mut self) -> Option<&mut Vec<u8>> {
+    pub(crate) fn tx_mut(&mut self) -> Option<&mut Vec<u8>> {
         match &mut self.0 {
             Inner::Tx(v) => Some(v),
             Inner::Rx { .. } => None,
@@ -79,7 +79,7 @@ impl ringress_core::relay::RelayBuf for Buf {
 }
 
 /// Both pools of a worker, owned by its ring (see `Ring`).
-pub struct Buffers {
+pub(crate) struct Buffers {
     pub(super) rx: BufRing,
     tx_free: Vec<Vec<u8>>,
     tx_capacity: usize,
@@ -96,13 +96,13 @@ impl Buffers {
 
     /// Takes ownership of ring buffer `bid` that a completion reported holding `len` bytes.
     /// Call exactly once per completion that carries a buffer id.
-    pub fn take_rx(&mut self, bid: u16, len: u32) -> Buf {
+    pub(crate) fn take_rx(&mut self, bid: u16, len: u32) -> Buf {
         self.rx.take(bid, len)
     }
 
     /// An empty transmit buffer with room for a receive buffer's worth of bytes plus TLS
     /// overhead (it grows if more is appended).
-    pub fn alloc_tx(&mut self) -> Buf {
+    pub(crate) fn alloc_tx(&mut self) -> Buf {
         let v = self
             .tx_free
             .pop()
@@ -111,7 +111,7 @@ impl Buffers {
     }
 
     /// A transmit buffer holding a copy of `bytes`.
-    pub fn tx_from(&mut self, bytes: &[u8]) -> Buf {
+    pub(crate) fn tx_from(&mut self, bytes: &[u8]) -> Buf {
         let mut buf = self.alloc_tx();
         if let Some(v) = buf.tx_mut() {
             v.extend_from_slice(bytes);
@@ -120,17 +120,17 @@ impl Buffers {
     }
 
     /// Size of one receive buffer.
-    pub fn rx_capacity(&self) -> u32 {
+    pub(crate) fn rx_capacity(&self) -> u32 {
         self.rx.buf_size()
     }
 
     /// Receive buffers the kernel can still pick from.
-    pub fn rx_available(&self) -> u32 {
+    pub(crate) fn rx_available(&self) -> u32 {
         self.rx.available()
     }
 
     /// Gives a buffer back: to the kernel's ring, or to the transmit free list.
-    pub fn recycle(&mut self, buf: Buf) {
+    pub(crate) fn recycle(&mut self, buf: Buf) {
         match buf.0 {
             Inner::Rx { id, .. } => self.rx.recycle(id),
             Inner::Tx(mut v) => {
@@ -143,7 +143,7 @@ impl Buffers {
     }
 
     /// The data in `buf`.
-    pub fn bytes<'a>(&'a self, buf: &'a Buf) -> &'a [u8] {
+    pub(crate) fn bytes<'a>(&'a self, buf: &'a Buf) -> &'a [u8] {
         match &buf.0 {
             Inner::Tx(v) => v,
             Inner::Rx { id, len } => {
@@ -157,7 +157,7 @@ impl Buffers {
 
     /// The whole capacity of a receive buffer, to work in place (TLS decryption, putting held
     /// bytes in front of new ones). Set the data length afterwards with [`Buffers::set_rx_len`].
-    pub fn rx_space_mut<'a>(&'a self, buf: &'a mut Buf) -> &'a mut [u8] {
+    pub(crate) fn rx_space_mut<'a>(&'a self, buf: &'a mut Buf) -> &'a mut [u8] {
         match &mut buf.0 {
             Inner::Tx(v) => v,
             Inner::Rx { id, .. } => {
@@ -174,7 +174,7 @@ impl Buffers {
     }
 
     /// Sets how many bytes of a receive buffer are data (a transmit buffer can only shrink).
-    pub fn set_rx_len(&self, buf: &mut Buf, new_len: u32) {
+    pub(crate) fn set_rx_len(&self, buf: &mut Buf, new_len: u32) {
         match &mut buf.0 {
             Inner::Rx { len, .. } => {
                 assert!(new_len <= self.rx.buf_size(), "length beyond the buffer");
@@ -193,7 +193,7 @@ impl Buffers {
     }
 }
 
-pub struct BufRing {
+pub(crate) struct BufRing {
     entries: Mmap,
     memory: Mmap,
     count: u16,
@@ -208,7 +208,12 @@ pub struct BufRing {
 impl BufRing {
     /// Maps `count` buffers of `buf_size` bytes and registers them as group `bgid`.
     /// `count` must be a power of two ≤ 32768 (validated in config).
-    pub fn new(uring: &IoUring, bgid: u16, count: u32, buf_size: u32) -> io::Result<BufRing> {
+    pub(crate) fn new(
+        uring: &IoUring,
+        bgid: u16,
+        count: u32,
+        buf_size: u32,
+    ) -> io::Result<BufRing> {
         if !count.is_power_of_two() || count > 32768 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -244,16 +249,16 @@ impl BufRing {
         Ok(ring)
     }
 
-    pub fn group(&self) -> u16 {
+    pub(crate) fn group(&self) -> u16 {
         self.bgid
     }
 
-    pub fn buf_size(&self) -> u32 {
+    pub(crate) fn buf_size(&self) -> u32 {
         self.buf_size
     }
 
     /// Buffers the kernel can still pick from.
-    pub fn available(&self) -> u32 {
+    pub(crate) fn available(&self) -> u32 {
         self.available
     }
 

@@ -33,27 +33,28 @@ use rustls::{CipherSuite, ConnectionTrafficSecrets, ExtractedSecrets, ProtocolVe
 /// Name of the kernel's TLS upper-layer protocol, as `setsockopt(TCP_ULP)` wants it.
 const TLS_ULP: &[u8] = b"tls";
 
+#[cfg(test)]
+pub(crate) use ringress_core::tls::wire::CONTENT_HANDSHAKE as CONTENT_TYPE_HANDSHAKE;
 /// The wire constants a kTLS caller meets (record types, close_notify, the largest record).
-pub use ringress_core::tls::wire::{
+pub(crate) use ringress_core::tls::wire::{
     ALERT_CLOSE_NOTIFY, ALERT_LEVEL_WARNING, CONTENT_ALERT as CONTENT_TYPE_ALERT,
-    CONTENT_APPLICATION_DATA as CONTENT_TYPE_APPLICATION_DATA,
-    CONTENT_HANDSHAKE as CONTENT_TYPE_HANDSHAKE, MAX_RECORD_PLAINTEXT,
+    MAX_RECORD_PLAINTEXT,
 };
 
 /// What [`Record::content_type`] says when `recvmsg` returned no record type (end of stream).
-pub const CONTENT_TYPE_NONE: u8 = 0;
+pub(crate) const CONTENT_TYPE_NONE: u8 = 0;
 
 /// Why this kernel cannot do kTLS (from [`probe`]). The Display names the failing step and the
 /// errno, so the start-up log line is enough to diagnose it.
 #[derive(Debug)]
-pub struct KtlsUnavailable {
+pub(crate) struct KtlsUnavailable {
     step: &'static str,
     error: io::Error,
 }
 
 impl KtlsUnavailable {
     /// The errno of the failing call, if it was a syscall.
-    pub fn errno(&self) -> Option<i32> {
+    pub(crate) fn errno(&self) -> Option<i32> {
         self.error.raw_os_error()
     }
 }
@@ -72,7 +73,7 @@ impl std::error::Error for KtlsUnavailable {}
 
 /// Why a session could not be handed to (or rekeyed in) the kernel.
 #[derive(Debug, thiserror::Error)]
-pub enum KtlsError {
+pub(crate) enum KtlsError {
     /// kTLS does TLS 1.2 and 1.3 only.
     #[error("kernel TLS does not support protocol version {0:?}")]
     UnsupportedVersion(ProtocolVersion),
@@ -96,13 +97,14 @@ pub enum KtlsError {
 }
 
 impl KtlsError {
-    /// A stable keyword for logs (`offload_fallback=...`, close causes).
-    pub fn keyword(&self) -> &'static str {
+    /// A stable keyword for logs.
+    #[cfg(test)]
+    pub(crate) fn keyword(&self) -> &'static str {
         self.failure().keyword()
     }
 
     /// What failed, without the `io::Error`: a connection's termination.
-    pub fn failure(&self) -> KernelTlsFailure {
+    pub(crate) fn failure(&self) -> KernelTlsFailure {
         match self {
             KtlsError::UnsupportedVersion(_) => KernelTlsFailure::UnsupportedVersion,
             KtlsError::UnsupportedCipher => KernelTlsFailure::UnsupportedCipher,
@@ -118,14 +120,14 @@ impl KtlsError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KtlsSupport {
     /// A direction that has a key accepts a new one (TLS 1.3 KeyUpdate): Linux 6.14+.
-    pub rekey: bool,
+    pub(crate) rekey: bool,
 }
 
 /// Can this kernel do kTLS, and rekey? Attaches the `tls` ULP to one end of a connected
 /// loopback TCP pair (the kernel only accepts it on an established socket), then installs a
 /// throwaway TLS 1.3 transmit key twice (nothing is ever sent with it): kernels before 6.14
 /// refuse the second with `EBUSY`. The sockets close on return.
-pub fn probe() -> Result<KtlsSupport, KtlsUnavailable> {
+pub(crate) fn probe() -> Result<KtlsSupport, KtlsUnavailable> {
     let fail = |step| move |error| KtlsUnavailable { step, error };
     let listener =
         TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(fail("bind a loopback listener"))?;
@@ -151,7 +153,7 @@ pub fn probe() -> Result<KtlsSupport, KtlsUnavailable> {
 
 /// Can kTLS carry a session with this version and cipher suite? Ask before extracting the
 /// secrets: extraction consumes the rustls session.
-pub fn supports(version: ProtocolVersion, suite: CipherSuite) -> bool {
+pub(crate) fn supports(version: ProtocolVersion, suite: CipherSuite) -> bool {
     let version_ok = matches!(version, ProtocolVersion::TLSv1_2 | ProtocolVersion::TLSv1_3);
     let suite_ok = matches!(
         suite,
@@ -174,7 +176,7 @@ pub fn supports(version: ProtocolVersion, suite: CipherSuite) -> bool {
 /// On error the connection must be closed (the secrets are gone from rustls), except for
 /// [`KtlsError::UnsupportedVersion`]/[`KtlsError::UnsupportedCipher`], which are detected
 /// before any syscall.
-pub fn enable(
+pub(crate) fn enable(
     fd: RawFd,
     secrets: &ExtractedSecrets,
     version: ProtocolVersion,
@@ -189,7 +191,7 @@ pub fn enable(
 
 /// Installs the receive key that follows the peer's TLS 1.3 KeyUpdate: pass what
 /// `KernelConnection::update_rx_secret` returned. Needs Linux 6.14+.
-pub fn update_rx(
+pub(crate) fn update_rx(
     fd: RawFd,
     version: ProtocolVersion,
     secrets: &(u64, ConnectionTrafficSecrets),
@@ -200,7 +202,7 @@ pub fn update_rx(
 
 /// Installs a new transmit key, after sending our KeyUpdate with the old one (see
 /// [`send_record`]): pass what `KernelConnection::update_tx_secret` returned. Linux 6.14+.
-pub fn update_tx(
+pub(crate) fn update_tx(
     fd: RawFd,
     version: ProtocolVersion,
     secrets: &(u64, ConnectionTrafficSecrets),
@@ -219,12 +221,12 @@ fn rekey_error(other: fn(io::Error) -> KtlsError) -> impl Fn(io::Error) -> KtlsE
 
 /// One record (or the first part of one, if `buf` was shorter) read by [`recv_record`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Record {
-    /// TLS content type: [`CONTENT_TYPE_ALERT`], [`CONTENT_TYPE_HANDSHAKE`],
-    /// [`CONTENT_TYPE_APPLICATION_DATA`]; [`CONTENT_TYPE_NONE`] with `len == 0` at end of stream.
-    pub content_type: u8,
+pub(crate) struct Record {
+    /// TLS content type: alert, handshake or application data (the `tls::wire` constants);
+    /// [`CONTENT_TYPE_NONE`] with `len == 0` at end of stream.
+    pub(crate) content_type: u8,
     /// Decrypted bytes at the front of `buf`.
-    pub len: usize,
+    pub(crate) len: usize,
 }
 
 /// Reads the next record's plaintext and its content type from a kTLS socket.
@@ -234,7 +236,7 @@ pub struct Record {
 /// Application data comes back too, with type 23. A control record longer than `buf` is
 /// returned in pieces; [`MAX_RECORD_PLAINTEXT`] bytes always suffice. Follows the socket's
 /// blocking mode (`EAGAIN` on a non-blocking socket with nothing ready).
-pub fn recv_record(fd: RawFd, buf: &mut [u8]) -> io::Result<Record> {
+pub(crate) fn recv_record(fd: RawFd, buf: &mut [u8]) -> io::Result<Record> {
     let mut control = CmsgBuffer::zeroed();
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -281,7 +283,7 @@ pub fn recv_record(fd: RawFd, buf: &mut [u8]) -> io::Result<Record> {
 /// Sends `payload` as one record of `content_type` (the kernel encrypts it), e.g. a
 /// KeyUpdate handshake message. A short send is reported as `WriteZero`: control records
 /// are tiny and must not be split. MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE.
-pub fn send_record(fd: RawFd, content_type: u8, payload: &[u8]) -> io::Result<()> {
+pub(crate) fn send_record(fd: RawFd, content_type: u8, payload: &[u8]) -> io::Result<()> {
     let mut control = CmsgBuffer::zeroed();
     let mut iov = libc::iovec {
         iov_base: payload.as_ptr().cast_mut().cast(),
@@ -319,17 +321,19 @@ pub fn send_record(fd: RawFd, content_type: u8, payload: &[u8]) -> io::Result<()
 
 /// Sends an alert record, e.g. close_notify ([`ALERT_LEVEL_WARNING`], [`ALERT_CLOSE_NOTIFY`])
 /// before closing a kTLS connection.
-pub fn send_alert(fd: RawFd, level: u8, description: u8) -> io::Result<()> {
+pub(crate) fn send_alert(fd: RawFd, level: u8, description: u8) -> io::Result<()> {
     send_record(fd, CONTENT_TYPE_ALERT, &[level, description])
 }
 
-/// The kernel's kTLS counters (`/proc/net/tls_stat`), or None without kTLS. For logs/tests.
-pub fn tls_stat() -> Option<String> {
+/// The kernel's kTLS counters (`/proc/net/tls_stat`), or None without kTLS.
+#[cfg(test)]
+pub(crate) fn tls_stat() -> Option<String> {
     std::fs::read_to_string("/proc/net/tls_stat").ok()
 }
 
 /// One counter (e.g. `TlsCurrTxSw`) from [`tls_stat`]'s text.
-pub fn tls_stat_value(stat: &str, name: &str) -> Option<u64> {
+#[cfg(test)]
+pub(crate) fn tls_stat_value(stat: &str, name: &str) -> Option<u64> {
     stat.lines().find_map(|line| {
         let mut fields = line.split_whitespace();
         (fields.next()? == name).then_some(())?;
@@ -351,7 +355,7 @@ impl CmsgBuffer {
 }
 
 /// The `setsockopt(SOL_TLS, TLS_TX/TLS_RX)` argument for one direction.
-pub enum CryptoInfo {
+pub(crate) enum CryptoInfo {
     Aes128Gcm(libc::tls12_crypto_info_aes_gcm_128),
     Aes256Gcm(libc::tls12_crypto_info_aes_gcm_256),
     Chacha20Poly1305(libc::tls12_crypto_info_chacha20_poly1305),
@@ -370,7 +374,7 @@ const GCM_SALT_LEN: usize = 4;
 
 /// Which way a key protects records: what we send, or what we receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     Tx,
     Rx,
 }
@@ -402,14 +406,14 @@ pub enum Direction {
 /// The receive direction needs none of this: for TLS 1.2 AES-GCM the kernel decrypts with
 /// the explicit nonce carried in each received record (chosen by the client, under the client's
 /// own write key), and uses `crypto_info.iv` only for its salt part.
-pub fn tls12_gcm_first_kernel_nonce(explicit: [u8; 8], seq: u64) -> [u8; 8] {
+pub(crate) fn tls12_gcm_first_kernel_nonce(explicit: [u8; 8], seq: u64) -> [u8; 8] {
     u64::from_be_bytes(explicit).wrapping_add(seq).to_be_bytes()
 }
 
 impl CryptoInfo {
     /// Builds the kernel's crypto_info from rustls' secrets for one direction.
     /// `seq` is the next record sequence number in that direction.
-    pub fn new(
+    pub(crate) fn new(
         direction: Direction,
         version: ProtocolVersion,
         seq: u64,
@@ -486,7 +490,7 @@ impl CryptoInfo {
     }
 
     /// The struct as the bytes the kernel reads.
-    pub fn as_bytes(&self) -> &[u8] {
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         let (ptr, len): (*const u8, usize) = match self {
             CryptoInfo::Aes128Gcm(i) => ((i as *const _ as *const u8), size_of_val(i)),
             CryptoInfo::Aes256Gcm(i) => ((i as *const _ as *const u8), size_of_val(i)),

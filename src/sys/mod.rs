@@ -4,11 +4,11 @@
 #![allow(unsafe_code)]
 
 #[cfg(test)]
-pub mod alloc_count;
-pub mod buf_ring;
+pub(crate) mod alloc_count;
+pub(crate) mod buf_ring;
 pub mod ktls;
-pub mod net;
-pub mod pipe;
+pub(crate) mod net;
+pub(crate) mod pipe;
 pub mod rusage;
-pub mod signals;
-pub mod uring;
+pub(crate) mod signals;
+pub(crate) mod uring;

@@ -10,7 +10,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 /// Binds a listening socket with SO_REUSEPORT so every worker can have its own socket on the
 /// same address and the kernel spreads new connections across them.
-pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
+pub(crate) fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
@@ -26,7 +26,7 @@ pub fn bind_reuseport(addr: SocketAddr, backlog: u32) -> io::Result<TcpListener>
 
 /// A non-blocking TCP socket for connecting to a backend server (TCP_NODELAY: MQTT packets
 /// are small and latency-sensitive; Nagle would hold a PUBLISH back behind an unacked one).
-pub fn backend_socket(addr: &SocketAddr) -> io::Result<RawFd> {
+pub(crate) fn backend_socket(addr: &SocketAddr) -> io::Result<RawFd> {
     let socket = Socket::new(
         Domain::for_address(*addr),
         Type::STREAM.nonblocking().cloexec(),
@@ -37,7 +37,7 @@ pub fn backend_socket(addr: &SocketAddr) -> io::Result<RawFd> {
 }
 
 /// Sets TCP_NODELAY on an accepted client socket.
-pub fn set_nodelay(fd: RawFd) -> io::Result<()> {
+pub(crate) fn set_nodelay(fd: RawFd) -> io::Result<()> {
     let one: libc::c_int = 1;
     // SAFETY: fd is a socket we own; the option value is a live c_int of the given size.
     let rc = unsafe {
@@ -57,12 +57,12 @@ pub fn set_nodelay(fd: RawFd) -> io::Result<()> {
 }
 
 /// The peer address of a connected socket.
-pub fn peer_addr(fd: RawFd) -> io::Result<SocketAddr> {
+pub(crate) fn peer_addr(fd: RawFd) -> io::Result<SocketAddr> {
     socket_address(fd, libc::getpeername)
 }
 
 /// The local address of a connected socket.
-pub fn local_addr_of(fd: RawFd) -> io::Result<SocketAddr> {
+pub(crate) fn local_addr_of(fd: RawFd) -> io::Result<SocketAddr> {
     socket_address(fd, libc::getsockname)
 }
 
@@ -119,7 +119,7 @@ fn sockaddr_to_std(
 /// One non-blocking send outside the ring, for a few bytes that need no completion (a
 /// close_notify before closing). Best effort: a full socket buffer or a reset peer just
 /// means the bytes are not sent.
-pub fn send_nonblocking(fd: RawFd, bytes: &[u8]) {
+pub(crate) fn send_nonblocking(fd: RawFd, bytes: &[u8]) {
     // SAFETY: bytes is a live slice; MSG_DONTWAIT keeps it from blocking, MSG_NOSIGNAL from
     // raising SIGPIPE on a reset peer.
     unsafe {
@@ -135,7 +135,7 @@ pub fn send_nonblocking(fd: RawFd, bytes: &[u8]) {
 /// One non-blocking send outside the ring that reports how many bytes went out: for a
 /// health check's few bytes on a socket that has just connected (its send buffer is empty,
 /// so they fit), where a completion round trip would buy nothing.
-pub fn send_now(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
+pub(crate) fn send_now(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
     // SAFETY: bytes is a live slice for the duration of the call; MSG_DONTWAIT keeps it
     // from blocking, MSG_NOSIGNAL from raising SIGPIPE on a reset peer.
     let n = unsafe {
@@ -150,7 +150,7 @@ pub fn send_now(fd: RawFd, bytes: &[u8]) -> io::Result<usize> {
 }
 
 /// Sends a FIN toward the peer (half-close); reading stays possible.
-pub fn shutdown_write(fd: RawFd) {
+pub(crate) fn shutdown_write(fd: RawFd) {
     // SAFETY: plain syscall on an fd we own; errors (ENOTCONN after a reset) are harmless
     // here because the relay sees the reset on its next operation.
     unsafe {
@@ -159,7 +159,7 @@ pub fn shutdown_write(fd: RawFd) {
 }
 
 /// Closes an fd we own and that has no ring operation in flight.
-pub fn close(fd: RawFd) {
+pub(crate) fn close(fd: RawFd) {
     // SAFETY: the caller owns fd and drops every copy of the number with this call.
     unsafe {
         libc::close(fd);
@@ -167,20 +167,20 @@ pub fn close(fd: RawFd) {
 }
 
 /// Takes ownership of a listener's fd (the worker closes it with [`close`]).
-pub fn into_raw(listener: TcpListener) -> RawFd {
+pub(crate) fn into_raw(listener: TcpListener) -> RawFd {
     listener.into_raw_fd()
 }
 
 /// The local address a listener ended up on (resolves port 0).
-pub fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
+pub(crate) fn local_addr(listener: &TcpListener) -> io::Result<SocketAddr> {
     listener.local_addr()
 }
 
 /// An eventfd another thread writes to wake a worker blocked in `io_uring_enter`.
-pub struct EventFd(RawFd);
+pub(crate) struct EventFd(RawFd);
 
 impl EventFd {
-    pub fn new() -> io::Result<EventFd> {
+    pub(crate) fn new() -> io::Result<EventFd> {
         // SAFETY: plain syscall; the result is checked.
         let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if fd < 0 {
@@ -189,12 +189,12 @@ impl EventFd {
         Ok(EventFd(fd))
     }
 
-    pub fn fd(&self) -> RawFd {
+    pub(crate) fn fd(&self) -> RawFd {
         self.0
     }
 
     /// Wakes the worker polling this eventfd.
-    pub fn notify(&self) {
+    pub(crate) fn notify(&self) {
         let one: u64 = 1;
         // SAFETY: writes 8 bytes from a live u64 to an eventfd we own.
         unsafe {
@@ -203,7 +203,7 @@ impl EventFd {
     }
 
     /// Resets the counter after a wake-up.
-    pub fn drain(&self) {
+    pub(crate) fn drain(&self) {
         let mut value: u64 = 0;
         // SAFETY: reads 8 bytes into a live u64; non-blocking, EAGAIN is fine.
         unsafe {
@@ -219,7 +219,7 @@ impl Drop for EventFd {
 }
 
 /// Pins the calling thread to `cpu`.
-pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
+pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     // SAFETY: cpu_set_t is plain data; CPU_SET bounds-checks against its size.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -232,7 +232,7 @@ pub fn pin_current_thread(cpu: usize) -> io::Result<()> {
 }
 
 /// The CPUs this process may run on, in order (for `pin_workers`).
-pub fn allowed_cpus() -> Vec<usize> {
+pub(crate) fn allowed_cpus() -> Vec<usize> {
     // SAFETY: sched_getaffinity fills a plain-data cpu_set_t we own.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
@@ -246,7 +246,7 @@ pub fn allowed_cpus() -> Vec<usize> {
 }
 
 /// Raises the soft open-files limit to the hard limit (each proxied connection costs two fds).
-pub fn raise_nofile_limit() -> io::Result<u64> {
+pub(crate) fn raise_nofile_limit() -> io::Result<u64> {
     // SAFETY: get/setrlimit on a plain struct we own.
     unsafe {
         let mut lim: libc::rlimit = std::mem::zeroed();

@@ -15,7 +15,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 /// The two ends of a pipe, both non-blocking and close-on-exec.
 #[derive(Debug)]
-pub struct Pipe {
+pub(crate) struct Pipe {
     read: OwnedFd,
     write: OwnedFd,
     /// What the kernel granted (F_SETPIPE_SZ may be refused past the user's pipe quota).
@@ -24,7 +24,7 @@ pub struct Pipe {
 
 impl Pipe {
     /// A new pipe, resized to `bytes` if the kernel allows (it keeps its default otherwise).
-    pub fn new(bytes: usize) -> io::Result<Pipe> {
+    pub(crate) fn new(bytes: usize) -> io::Result<Pipe> {
         let mut fds = [-1 as libc::c_int; 2];
         // SAFETY: pipe2 writes two fds into the array we own, which is exactly two ints.
         let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) };
@@ -49,25 +49,25 @@ impl Pipe {
         })
     }
 
-    pub fn capacity(&self) -> u32 {
+    pub(crate) fn capacity(&self) -> u32 {
         self.capacity
     }
 
     /// Moves up to `len` bytes from socket `from` into the pipe. Returns the kernel's answer:
     /// bytes moved, 0 at EOF, or a negative errno (`-EAGAIN`: nothing to read right now).
-    pub fn fill_from(&self, from: RawFd, len: u32) -> isize {
+    pub(crate) fn fill_from(&self, from: RawFd, len: u32) -> isize {
         splice(from, self.write.as_raw_fd(), len)
     }
 
     /// Moves up to `len` bytes from the pipe to socket `to`: bytes moved or a negative errno
     /// (`-EAGAIN`: the socket's send buffer is full).
-    pub fn drain_to(&self, to: RawFd, len: u32) -> isize {
+    pub(crate) fn drain_to(&self, to: RawFd, len: u32) -> isize {
         splice(self.read.as_raw_fd(), to, len)
     }
 
     /// Writes `bytes` into the pipe (bytes userspace had to read itself, such as application
     /// data that came through the kTLS control-record path). Bytes written or a negative errno.
-    pub fn write(&self, bytes: &[u8]) -> isize {
+    pub(crate) fn write(&self, bytes: &[u8]) -> isize {
         // SAFETY: `bytes` is a live slice of the given length; the fd is our pipe's write end,
         // non-blocking, so this never waits.
         let n = unsafe { libc::write(self.write.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
@@ -107,7 +107,7 @@ impl ringress_core::relay::splice::PipeCapacity for Pipe {
 /// A worker's pipes: created on demand up to `cap`, lent to directions that have bytes to
 /// move, and taken back empty. Idle connections hold none.
 #[derive(Debug)]
-pub struct PipePool {
+pub(crate) struct PipePool {
     free: Vec<Pipe>,
     /// Pipes that exist (free + lent).
     created: u32,
@@ -120,7 +120,7 @@ pub struct PipePool {
 impl PipePool {
     /// A pool with one pipe made now, so a worker that later runs out of fds still has a pipe
     /// to share and its spliced connections move on, one burst at a time.
-    pub fn new(cap: u32, bytes: usize) -> io::Result<PipePool> {
+    pub(crate) fn new(cap: u32, bytes: usize) -> io::Result<PipePool> {
         let first = Pipe::new(bytes)?;
         Ok(PipePool {
             free: vec![first],
@@ -133,7 +133,7 @@ impl PipePool {
 
     /// A pipe, or `None` when `cap` pipes are lent out (or the kernel refused a new one: out
     /// of fds). The caller waits for one to come back.
-    pub fn take(&mut self) -> Option<Pipe> {
+    pub(crate) fn take(&mut self) -> Option<Pipe> {
         if let Some(pipe) = self.free.pop() {
             return Some(pipe);
         }
@@ -155,7 +155,7 @@ impl PipePool {
 
     /// Takes back a pipe lent by [`take`](Self::take). `empty` says whether it holds no bytes;
     /// a pipe that does is closed (its bytes can't go to another connection).
-    pub fn give_back(&mut self, pipe: Pipe, empty: bool) {
+    pub(crate) fn give_back(&mut self, pipe: Pipe, empty: bool) {
         self.create_refused = false;
         if empty {
             self.free.push(pipe);
@@ -166,12 +166,13 @@ impl PipePool {
     }
 
     /// A pipe can be had right now (for waking directions that wait for one).
-    pub fn can_lend(&self) -> bool {
+    pub(crate) fn can_lend(&self) -> bool {
         !self.free.is_empty() || (self.created < self.cap && !self.create_refused)
     }
 
     /// Pipes that exist (lent or free).
-    pub fn created(&self) -> u32 {
+    #[cfg(test)]
+    pub(crate) fn created(&self) -> u32 {
         self.created
     }
 }

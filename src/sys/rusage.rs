@@ -22,7 +22,7 @@ pub fn self_cpu() -> (Duration, Duration) {
 /// resident as soon as one byte of it is, and the allocator's arenas (madvised for huge
 /// pages) grew RSS by ~2.5 KiB per idle TLS connection: 7.8 KiB with THP, 5.3 KiB without,
 /// at 9,000 connections (perf/README.md, "Memory per idle connection").
-pub fn disable_transparent_huge_pages() -> std::io::Result<()> {
+pub(crate) fn disable_transparent_huge_pages() -> std::io::Result<()> {
     // SAFETY: PR_SET_THP_DISABLE takes an integer flag and no pointers.
     let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     if rc == 0 {
@@ -33,7 +33,8 @@ pub fn disable_transparent_huge_pages() -> std::io::Result<()> {
 }
 
 /// Whether transparent huge pages are off for this process (`PR_GET_THP_DISABLE`).
-pub fn transparent_huge_pages_disabled() -> bool {
+#[cfg(test)]
+pub(crate) fn transparent_huge_pages_disabled() -> bool {
     // SAFETY: PR_GET_THP_DISABLE takes no pointers; it returns the flag.
     unsafe { libc::prctl(libc::PR_GET_THP_DISABLE, 0, 0, 0, 0) == 1 }
 }

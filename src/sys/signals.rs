@@ -11,14 +11,14 @@
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     Term,
     Int,
     Hup,
 }
 
 impl Signal {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Signal::Term => "SIGTERM",
             Signal::Int => "SIGINT",
@@ -41,7 +41,7 @@ fn handled_set() -> libc::sigset_t {
 
 /// Blocks SIGTERM/SIGINT/SIGHUP in the calling thread (and threads it spawns later) and
 /// ignores SIGPIPE.
-pub fn block_handled_signals() {
+pub(crate) fn block_handled_signals() {
     let set = handled_set();
     // SAFETY: changes only this thread's signal mask and SIGPIPE's disposition.
     unsafe {
@@ -51,7 +51,7 @@ pub fn block_handled_signals() {
 }
 
 /// Waits up to `timeout` for SIGTERM, SIGINT or SIGHUP (must be blocked first).
-pub fn wait_signal(timeout: Duration) -> Option<Signal> {
+pub(crate) fn wait_signal(timeout: Duration) -> Option<Signal> {
     let set = handled_set();
     let ts = libc::timespec {
         tv_sec: timeout.as_secs() as libc::time_t,

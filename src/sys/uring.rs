@@ -27,37 +27,37 @@ const RELAY_BGID: u16 = 0;
 /// Transmit buffers are this much larger than receive buffers, so one receive buffer of
 /// plaintext always fits encrypted (TLS adds at most 22 bytes per 16 KiB record in 1.3 and
 /// 29 in 1.2), or a PROXY header plus a receive buffer of bytes to replay.
-pub const TX_HEADROOM: u32 = 2048;
+pub(crate) const TX_HEADROOM: u32 = 2048;
 
 /// A completion, copied out of the CQ so the ring can be used while handling it.
 #[derive(Debug, Clone, Copy)]
-pub struct Completion {
-    pub user_data: u64,
-    pub result: i32,
-    pub flags: u32,
+pub(crate) struct Completion {
+    pub(crate) user_data: u64,
+    pub(crate) result: i32,
+    pub(crate) flags: u32,
 }
 
 impl Completion {
     /// True while a multishot operation stays armed after this completion.
-    pub fn more(&self) -> bool {
+    pub(crate) fn more(&self) -> bool {
         cqueue::more(self.flags)
     }
 
     /// The provided buffer the kernel picked for this completion, if any.
-    pub fn buffer_id(&self) -> Option<u16> {
+    pub(crate) fn buffer_id(&self) -> Option<u16> {
         cqueue::buffer_select(self.flags)
     }
 }
 
 /// Index of a registered connect target (see [`Ring::register_target`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TargetId(u32);
+pub(crate) struct TargetId(u32);
 
 /// Index of a registered duration (see [`Ring::register_duration`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DurationId(u32);
+pub(crate) struct DurationId(u32);
 
-pub struct Ring {
+pub(crate) struct Ring {
     uring: IoUring,
     bufs: Buffers,
     /// Socket addresses `connect` points the kernel at; never shrinks while the ring lives.
@@ -97,7 +97,7 @@ impl Ring {
     /// SINGLE_ISSUER + DEFER_TASKRUN (6.1+) keep completion work on our own thread, at the
     /// moment we ask for completions, instead of interrupting it; COOP_TASKRUN (5.19+) is the
     /// fallback. Older kernels get a plain ring.
-    pub fn new(relay_buffers: u32, relay_buffer_size: u32) -> io::Result<Ring> {
+    pub(crate) fn new(relay_buffers: u32, relay_buffer_size: u32) -> io::Result<Ring> {
         let attempts: [fn(&mut io_uring::Builder); 3] = [
             |b| {
                 b.setup_single_issuer().setup_defer_taskrun();
@@ -133,13 +133,13 @@ impl Ring {
     }
 
     /// Keeps `addr` for the ring's lifetime so `connect` can point the kernel at it.
-    pub fn register_target(&mut self, addr: SocketAddr) -> TargetId {
+    pub(crate) fn register_target(&mut self, addr: SocketAddr) -> TargetId {
         self.targets.push(Box::new(SockAddr::from(addr)));
         TargetId(self.targets.len() as u32 - 1)
     }
 
     /// Keeps a timespec for the ring's lifetime so timeouts can point the kernel at it.
-    pub fn register_duration(&mut self, d: Duration) -> DurationId {
+    pub(crate) fn register_duration(&mut self, d: Duration) -> DurationId {
         let ts = types::Timespec::new()
             .sec(d.as_secs())
             .nsec(d.subsec_nanos());
@@ -147,11 +147,11 @@ impl Ring {
         DurationId(self.durations.len() as u32 - 1)
     }
 
-    pub fn bufs(&self) -> &Buffers {
+    pub(crate) fn bufs(&self) -> &Buffers {
         &self.bufs
     }
 
-    pub fn bufs_mut(&mut self) -> &mut Buffers {
+    pub(crate) fn bufs_mut(&mut self) -> &mut Buffers {
         &mut self.bufs
     }
 
@@ -176,7 +176,7 @@ impl Ring {
     }
 
     /// Multishot accept: one SQE, one CQE per accepted connection until it stops (no MORE flag).
-    pub fn accept_multi(&mut self, listen_fd: RawFd, user_data: u64) {
+    pub(crate) fn accept_multi(&mut self, listen_fd: RawFd, user_data: u64) {
         let e = opcode::AcceptMulti::new(types::Fd(listen_fd))
             .flags(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)
             .build()
@@ -187,7 +187,7 @@ impl Ring {
     /// Connect `fd` to a registered target, cancelled after a registered duration.
     /// Two CQEs arrive: `user_data` for the connect (-ECANCELED on timeout) and
     /// `timeout_user_data` for the timer.
-    pub fn connect_with_timeout(
+    pub(crate) fn connect_with_timeout(
         &mut self,
         fd: RawFd,
         target: TargetId,
@@ -209,13 +209,13 @@ impl Ring {
 
     /// Receive into a buffer the kernel picks from the relay pool when data arrives, so an
     /// idle connection holds no buffer. `-ENOBUFS` means the pool was empty; nothing was read.
-    pub fn recv(&mut self, fd: RawFd, user_data: u64) {
+    pub(crate) fn recv(&mut self, fd: RawFd, user_data: u64) {
         self.recv_at_most(fd, 0, user_data);
     }
 
     /// Like [`recv`](Self::recv) but reads at most `max` bytes (0: a whole buffer), leaving
     /// room in the buffer for bytes the caller will put in front (a partial TLS record).
-    pub fn recv_at_most(&mut self, fd: RawFd, max: u32, user_data: u64) {
+    pub(crate) fn recv_at_most(&mut self, fd: RawFd, max: u32, user_data: u64) {
         let e = opcode::Recv::new(types::Fd(fd), std::ptr::null_mut(), max)
             .buf_group(self.bufs.rx.group())
             .build()
@@ -229,7 +229,7 @@ impl Ring {
     /// record's start, with nothing moved. The ring owns `buf` until the completion; get it
     /// back with [`take_received`](Self::take_received) (also after a cancel or an error).
     /// `user_data` must be unique among this ring's `recv_into`s in flight.
-    pub fn recv_into(&mut self, fd: RawFd, buf: Buf, user_data: u64) {
+    pub(crate) fn recv_into(&mut self, fd: RawFd, buf: Buf, user_data: u64) {
         let mut v = buf.into_tx().expect("recv_into needs a transmit buffer");
         let spare = (v.capacity() - v.len()).min(u32::MAX as usize) as u32;
         assert!(spare > 0, "recv_into a full buffer");
@@ -245,7 +245,7 @@ impl Ring {
 
     /// The buffer of a [`recv_into`](Self::recv_into) whose completion carried `user_data`
     /// and `result`, with the received bytes appended; `None` if there was no such recv.
-    pub fn take_received(&mut self, user_data: u64, result: i32) -> Option<Buf> {
+    pub(crate) fn take_received(&mut self, user_data: u64, result: i32) -> Option<Buf> {
         let mut v = self.receiving.remove(&user_data)?;
         if result > 0 {
             let received = (result as usize).min(v.capacity() - v.len());
@@ -260,7 +260,7 @@ impl Ring {
     /// [`take_sent`](Self::take_sent) (also after a cancel or an error), so nothing can
     /// recycle or free it while the kernel reads it. `user_data` must be unique among this
     /// ring's sends in flight.
-    pub fn send(&mut self, fd: RawFd, buf: Buf, offset: u32, user_data: u64) {
+    pub(crate) fn send(&mut self, fd: RawFd, buf: Buf, offset: u32, user_data: u64) {
         assert!(offset < buf.len(), "send of an empty range");
         let ptr = self.bufs.ptr(&buf).wrapping_add(offset as usize);
         let e = opcode::Send::new(types::Fd(fd), ptr, buf.len() - offset)
@@ -276,25 +276,25 @@ impl Ring {
 
     /// The buffer of the [`send`](Self::send) whose completion carried `user_data`; `None` if
     /// there was no such send.
-    pub fn take_sent(&mut self, user_data: u64) -> Option<Buf> {
+    pub(crate) fn take_sent(&mut self, user_data: u64) -> Option<Buf> {
         self.sending.remove(&user_data)
     }
 
     /// A one-shot timer for a registered duration (completes with -ETIME).
-    pub fn timeout(&mut self, duration: DurationId, user_data: u64) {
+    pub(crate) fn timeout(&mut self, duration: DurationId, user_data: u64) {
         let ts: *const types::Timespec = &*self.durations[duration.0 as usize];
         let e = opcode::Timeout::new(ts).build().user_data(user_data);
         self.push(&[e]);
     }
 
     /// One-shot readiness for reading (used for the worker's wake-up eventfd).
-    pub fn poll_readable(&mut self, fd: RawFd, user_data: u64) {
+    pub(crate) fn poll_readable(&mut self, fd: RawFd, user_data: u64) {
         self.poll(fd, libc::POLLIN as u32, user_data);
     }
 
     /// One-shot readiness: completes once with the ready events of `events` (plus POLLERR
     /// and POLLHUP, always reported) as its result.
-    pub fn poll(&mut self, fd: RawFd, events: u32, user_data: u64) {
+    pub(crate) fn poll(&mut self, fd: RawFd, events: u32, user_data: u64) {
         let e = opcode::PollAdd::new(types::Fd(fd), events)
             .build()
             .user_data(user_data);
@@ -303,7 +303,7 @@ impl Ring {
 
     /// Cancels every in-flight operation on `fd`. The cancel's own completion carries
     /// `user_data`; the cancelled operations complete with -ECANCELED.
-    pub fn cancel_fd(&mut self, fd: RawFd, user_data: u64) {
+    pub(crate) fn cancel_fd(&mut self, fd: RawFd, user_data: u64) {
         let e = opcode::AsyncCancel2::new(types::CancelBuilder::fd(types::Fd(fd)).all())
             .build()
             .user_data(user_data);
@@ -311,7 +311,7 @@ impl Ring {
     }
 
     /// Cancels the operation submitted with `target_user_data`.
-    pub fn cancel_user_data(&mut self, target_user_data: u64, user_data: u64) {
+    pub(crate) fn cancel_user_data(&mut self, target_user_data: u64, user_data: u64) {
         let e = opcode::AsyncCancel::new(target_user_data)
             .build()
             .user_data(user_data);
@@ -319,7 +319,7 @@ impl Ring {
     }
 
     /// Submits queued entries and waits for at least `want` completions.
-    pub fn submit_and_wait(&mut self, want: usize) -> io::Result<()> {
+    pub(crate) fn submit_and_wait(&mut self, want: usize) -> io::Result<()> {
         match self.uring.submit_and_wait(want) {
             Ok(_) => Ok(()),
             // Interrupted by a signal, or the CQ is full (EBUSY): reap and come back.
@@ -329,7 +329,7 @@ impl Ring {
     }
 
     /// Moves up to `out.capacity()` completions into `out` (which is cleared first).
-    pub fn reap(&mut self, out: &mut Vec<Completion>) {
+    pub(crate) fn reap(&mut self, out: &mut Vec<Completion>) {
         out.clear();
         let cq = self.uring.completion();
         for cqe in cq.take(out.capacity()) {
@@ -345,7 +345,7 @@ impl Ring {
 /// Checks that io_uring can be used at all (it is often blocked by container seccomp profiles)
 /// and that the kernel has what the workers need (multishot accept and provided-buffer rings,
 /// both 5.19+; probed by setting up a tiny ring with one buffer ring).
-pub fn probe() -> io::Result<()> {
+pub(crate) fn probe() -> io::Result<()> {
     let uring = IoUring::new(8)?;
     let bufs = BufRing::new(&uring, RELAY_BGID, 16, 4096)?;
     drop(uring);

@@ -4,7 +4,7 @@
 
 pub use ringress_core::tls::*;
 
-pub mod server_config;
+pub(crate) mod server_config;
 
 #[cfg(test)]
 mod tests;

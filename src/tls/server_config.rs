@@ -28,7 +28,7 @@ use crate::config::ClientAuth;
 
 /// Lowest TLS version a listener accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum MinTlsVersion {
+pub(crate) enum MinTlsVersion {
     /// TLS 1.2 and 1.3: what Mosquitto's own listeners accept by default.
     #[default]
     Tls12,
@@ -37,7 +37,7 @@ pub enum MinTlsVersion {
 
 /// What a client certificate check does with a CRL past its nextUpdate (`client_crl_expiry`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CrlExpiry {
+pub(crate) enum CrlExpiry {
     /// Refuse every certificate the CRL covers until a current one is loaded: revocations
     /// issued since are unknown, and OpenSSL-based servers (mosquitto, nginx, HAProxy) do
     /// the same, so moving TLS to ringress does not weaken revocation.
@@ -49,7 +49,7 @@ pub enum CrlExpiry {
 
 impl CrlExpiry {
     /// As spelt in the config file.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             CrlExpiry::Enforce => "enforce",
             CrlExpiry::Ignore => "ignore",
@@ -65,28 +65,28 @@ const KEY_MODE_WARNED: u32 = 0o070;
 /// Everything one route's `ServerConfig` is made from. Paths are already resolved against
 /// the config file's directory.
 #[derive(Debug, Clone)]
-pub struct ServerTlsSettings {
+pub(crate) struct ServerTlsSettings {
     /// PEM certificates, leaf first, then intermediates.
-    pub cert_chain: PathBuf,
-    pub key: PathBuf,
+    pub(crate) cert_chain: PathBuf,
+    pub(crate) key: PathBuf,
     /// PEM bundle of CAs that client certificates must chain to; required unless
     /// `client_auth` is [`ClientAuth::None`].
-    pub client_ca: Option<PathBuf>,
+    pub(crate) client_ca: Option<PathBuf>,
     /// PEM CRLs checked against client certificates.
-    pub client_crls: Vec<PathBuf>,
+    pub(crate) client_crls: Vec<PathBuf>,
     /// What a CRL past its nextUpdate does.
-    pub crl_expiry: CrlExpiry,
-    pub client_auth: ClientAuth,
-    pub min_version: MinTlsVersion,
+    pub(crate) crl_expiry: CrlExpiry,
+    pub(crate) client_auth: ClientAuth,
+    pub(crate) min_version: MinTlsVersion,
     /// ALPN protocol names offered, in order of preference; empty offers none.
-    pub alpn: Vec<String>,
+    pub(crate) alpn: Vec<String>,
     /// The route's SNI names, only to warn when the leaf certificate does not cover one.
-    pub server_names: Vec<String>,
+    pub(crate) server_names: Vec<String>,
 }
 
 /// Which of the settings' files an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsFile {
+pub(crate) enum TlsFile {
     CertChain,
     Key,
     ClientCa,
@@ -96,7 +96,7 @@ pub enum TlsFile {
 
 /// What is wrong with a file.
 #[derive(Debug, thiserror::Error)]
-pub enum TlsProblem {
+pub(crate) enum TlsProblem {
     #[error("no such file")]
     NotFound,
     #[error("cannot read: {0}")]
@@ -141,14 +141,14 @@ pub enum TlsProblem {
 /// A file and what is wrong with it: `PATH: PROBLEM`.
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {problem}", path.display())]
-pub struct TlsConfigError {
-    pub file: TlsFile,
-    pub path: PathBuf,
-    pub problem: TlsProblem,
+pub(crate) struct TlsConfigError {
+    pub(crate) file: TlsFile,
+    pub(crate) path: PathBuf,
+    pub(crate) problem: TlsProblem,
 }
 
 /// Loads the files named in `settings` and builds the route's server configuration.
-pub fn build_server_config(
+pub(crate) fn build_server_config(
     settings: &ServerTlsSettings,
 ) -> Result<Arc<ServerConfig>, TlsConfigError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -425,7 +425,7 @@ fn warn_unless_covered(settings: &ServerTlsSettings, leaf: &CertificateDer<'_>) 
 
 /// Route names `leaf` is not valid for. A wildcard route name counts as covered when a
 /// name under it would be, i.e. the certificate carries that wildcard (or a broader one).
-pub fn uncovered_names<'a>(leaf: &CertificateDer<'_>, names: &'a [String]) -> Vec<&'a str> {
+pub(crate) fn uncovered_names<'a>(leaf: &CertificateDer<'_>, names: &'a [String]) -> Vec<&'a str> {
     let Ok(parsed) = ParsedCertificate::try_from(leaf) else {
         return Vec::new();
     };

@@ -48,26 +48,26 @@ const COMPLETION_BATCH: usize = 1024;
 /// State shared by all workers and the main thread. Touched at accept, close and shutdown;
 /// never per byte.
 pub struct Shared {
-    pub config: Config,
+    pub(crate) config: Config,
     /// Set on the first SIGTERM/SIGINT: stop accepting, let connections finish.
-    pub draining: AtomicBool,
+    pub(crate) draining: AtomicBool,
     /// Set on a second signal, or when start-up failed: close everything now.
-    pub hard_stop: AtomicBool,
+    pub(crate) hard_stop: AtomicBool,
     /// Open connections per listener, across workers (for `max_connections`).
-    pub active: Vec<PaddedCounter>,
+    pub(crate) active: Vec<PaddedCounter>,
     /// What this kernel's TLS can do (probed once at start-up), or why it cannot take
     /// sessions.
-    pub ktls: Result<crate::sys::ktls::KtlsSupport, String>,
+    pub(crate) ktls: Result<crate::sys::ktls::KtlsSupport, String>,
     /// Counters, one block per worker (each written only by its worker), and backend health.
     pub metrics: crate::metrics::Metrics,
     /// Servers' up/down state: written by worker 0's health checks, read by every worker.
-    pub health: crate::health::HealthBoard,
+    pub(crate) health: crate::health::HealthBoard,
 }
 
 /// A counter on its own cache line so listeners' counters don't false-share.
 #[repr(align(64))]
 #[derive(Default)]
-pub struct PaddedCounter(pub AtomicU32);
+pub(crate) struct PaddedCounter(pub AtomicU32);
 
 impl Shared {
     pub fn new(config: Config, ktls: Result<crate::sys::ktls::KtlsSupport, String>) -> Shared {
@@ -92,12 +92,12 @@ impl Shared {
 }
 
 /// What a worker is handed by the runtime.
-pub struct WorkerInit {
-    pub id: usize,
-    pub shared: Arc<Shared>,
+pub(crate) struct WorkerInit {
+    pub(crate) id: usize,
+    pub(crate) shared: Arc<Shared>,
     /// One listening socket per configured listener, in config order.
-    pub listen_fds: Vec<RawFd>,
-    pub wake: Arc<EventFd>,
+    pub(crate) listen_fds: Vec<RawFd>,
+    pub(crate) wake: Arc<EventFd>,
 }
 
 /// The operation a completion belongs to, stored in the top byte of `user_data`.
@@ -311,7 +311,7 @@ struct BackendSlot {
     active: Vec<u32>,
 }
 
-pub struct Worker {
+pub(crate) struct Worker {
     id: usize,
     ring: Ring,
     shared: Arc<Shared>,
@@ -354,7 +354,7 @@ pub struct Worker {
 
 impl Worker {
     /// Sets up the ring and per-worker state; runs on the worker's own thread.
-    pub fn new(init: WorkerInit) -> io::Result<Worker> {
+    pub(crate) fn new(init: WorkerInit) -> io::Result<Worker> {
         let config = &init.shared.config;
         let mut ring = Ring::new(
             config.runtime.relay_buffers,
@@ -428,7 +428,7 @@ impl Worker {
     }
 
     /// Runs until a shutdown has finished on this worker.
-    pub fn run(mut self) -> io::Result<()> {
+    pub(crate) fn run(mut self) -> io::Result<()> {
         for l in 0..self.listeners.len() {
             self.arm_accept(l);
         }

@@ -51,16 +51,6 @@ pub mod kind {
 /// Largest Remaining Length MQTT can express (four varint bytes), 256 MiB - 1.
 pub const MAX_REMAINING_LEN: usize = 268_435_455;
 
-/// Bytes a Remaining Length of `len` takes.
-pub fn varint_len(len: usize) -> usize {
-    match len {
-        0..=127 => 1,
-        128..=16_383 => 2,
-        16_384..=2_097_151 => 3,
-        _ => 4,
-    }
-}
-
 /// Appends a Remaining Length. Callers keep `len` within [`MAX_REMAINING_LEN`].
 fn put_varint(out: &mut Vec<u8>, len: usize) {
     // encode_vbi refuses what exceeds MAX_REMAINING_LEN (its VBI_MAX).

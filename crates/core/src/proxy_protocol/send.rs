@@ -79,11 +79,6 @@ impl V2Options {
         self.cert_cn
     }
 
-    /// Whether our certificate's signature / key algorithms are sent (`cert-sig`, `cert-key`).
-    pub fn sends_cert_algorithms(&self) -> bool {
-        self.cert_sig || self.cert_key
-    }
-
     /// Adds one `proxy-v2-options` keyword, spelled as in HAProxy; `None` if
     /// HAProxy does not know it either.
     pub fn with_option(self, name: &str) -> Option<Self> {
