@@ -174,7 +174,7 @@ impl Worker {
             server_active_ms: self.now_ms,
             inflight: 0,
             stage,
-            meta: None,
+            facts: None,
             transport: match listener.tls {
                 TlsMode::Passthrough => ClientTransport::Passthrough,
                 TlsMode::None | TlsMode::Terminate => ClientTransport::Plain,

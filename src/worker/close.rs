@@ -93,29 +93,29 @@ impl Worker {
         let (delivered_in, delivered_out) = left.relayed().unwrap_or((0, 0));
         let relay_kind = left.relay_kind();
         let (header, overhead) = conn
-            .meta
+            .facts
             .as_ref()
             .map_or((0, 0), |m| (m.header_bytes, m.tls_overhead));
         let bytes_in = delivered_in.saturating_sub(header);
         let bytes_out = delivered_out.saturating_sub(overhead);
         let config = &self.shared.config;
         let backend = conn.backend.map(|b| &config.backends[b as usize]);
-        let meta = conn.meta.as_deref();
+        let facts = conn.facts.as_deref();
         log_close(&CloseRecord {
             worker: self.id,
             client: conn.client,
-            proxied_by: meta.and_then(|m| m.proxied_by),
+            proxied_by: facts.and_then(|m| m.proxied_by),
             listener: &config.listeners[conn.listener as usize].name,
-            route: meta
+            route: facts
                 .and_then(|m| m.route)
                 .map(|r| config.routes[r as usize].name.as_str()),
-            sni: meta.and_then(|m| m.sni.as_deref()),
+            sni: facts.and_then(|m| m.sni.as_deref()),
             backend: backend.map(|b| b.name.as_str()),
             server: backend.zip(conn.server).map(|(b, s)| b.servers[s as usize]),
-            tls: meta.and_then(|m| m.tls.as_ref()),
-            tls_offload: meta.and_then(|m| m.tls_offload),
-            offload_fallback: meta.and_then(|m| m.offload_fallback),
-            proxy: meta.map_or(HeaderKind::None, |m| m.proxy_sent),
+            tls: facts.and_then(|m| m.tls.as_ref()),
+            tls_offload: facts.and_then(|m| m.tls_offload),
+            offload_fallback: facts.and_then(|m| m.offload_fallback),
+            proxy: facts.map_or(HeaderKind::None, |m| m.proxy_sent),
             relay: relay_kind.map(RelayKind::as_str),
             mqtt: conn.mqtt.as_deref(),
             bytes_in,

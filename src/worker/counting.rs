@@ -41,7 +41,7 @@ impl Worker {
     /// followed a PROXY header) go out in the prelude, after our PROXY header if any.
     pub(super) fn count_prelude(&self, conn: &Conn, prelude: Option<&Buf>) {
         let Some(buf) = prelude else { return };
-        let header = conn.meta.as_ref().map_or(0, |m| m.header_bytes);
+        let header = conn.facts.as_ref().map_or(0, |m| m.header_bytes);
         let payload = u64::from(buf.len()).saturating_sub(header);
         self.counters()
             .payload(conn.listener, Side::Client, payload);

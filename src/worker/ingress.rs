@@ -11,9 +11,9 @@
 use std::net::SocketAddr;
 
 use super::submit::Io;
-use super::{Conn, Meta, Worker};
+use super::{Conn, Worker};
 use crate::config::{ClientIdle, Listener, TlsMode};
-use crate::conn::{Side, Stage, Termination};
+use crate::conn::{Facts, Side, Stage, Termination};
 use crate::ingress::{Action, Env, Established, Ingress, Ingressed, Policy, Read, Route};
 use crate::mqtt::idle_timeout_for_keepalive;
 use crate::slab::Key;
@@ -103,7 +103,7 @@ impl Worker {
             listener,
             client,
             backend,
-            meta,
+            facts,
             ..
         } = conn
         else {
@@ -114,7 +114,7 @@ impl Worker {
             listener: *listener,
             client,
             backend,
-            meta,
+            facts,
         };
         let action = event(ingress, &mut env);
         Some(match action {
@@ -193,12 +193,12 @@ impl Worker {
     /// The address the client connected to, for the PROXY header: the balancer's frontend
     /// when it told us, else our own socket's address.
     pub(super) fn local_addr(&self, conn: &mut Conn) -> SocketAddr {
-        if let Some(local) = conn.meta.as_ref().and_then(|m| m.local) {
+        if let Some(local) = conn.facts.as_ref().and_then(|m| m.local) {
             return local;
         }
         let local = net::local_addr_of(conn.client_fd)
             .unwrap_or_else(|_| self.shared.config.listeners[conn.listener as usize].bind);
-        conn.meta_mut().local = Some(local);
+        conn.facts_mut().local = Some(local);
         local
     }
 }
@@ -210,12 +210,12 @@ struct Lookups<'a> {
     listener: u16,
     client: &'a mut SocketAddr,
     backend: &'a mut Option<u16>,
-    meta: &'a mut Option<Box<Meta>>,
+    facts: &'a mut Option<Box<Facts>>,
 }
 
 impl Lookups<'_> {
-    fn meta(&mut self) -> &mut Meta {
-        self.meta.get_or_insert_with(Box::default)
+    fn facts(&mut self) -> &mut Facts {
+        self.facts.get_or_insert_with(Box::default)
     }
 }
 
@@ -229,9 +229,9 @@ impl Env for Lookups<'_> {
         if let Some(source) = source {
             *self.client = source;
         }
-        let meta = self.meta();
-        meta.proxied_by = Some(balancer);
-        meta.local = destination;
+        let facts = self.facts();
+        facts.proxied_by = Some(balancer);
+        facts.local = destination;
     }
 
     fn rate_limited(&mut self, client: SocketAddr) -> bool {
@@ -246,18 +246,18 @@ impl Env for Lookups<'_> {
             .and_then(|sni| listener.routes.lookup(sni))
             .or(listener.default_route);
         // The SNI goes to the access log whether or not it matched a route.
-        self.meta().sni = sni;
+        self.facts().sni = sni;
         let route = route?;
         let config = &self.worker.shared.config;
         let tls = config.routes[route].tls.clone();
         let backend = config.routes[route].backend;
         *self.backend = Some(backend as u16);
-        self.meta().route = Some(route as u16);
+        self.facts().route = Some(route as u16);
         let backend_up = self.worker.backend_available(backend);
         Some(Route { tls, backend_up })
     }
 
     fn established(&mut self, info: Option<&TlsInfo>) {
-        self.meta().tls = info.cloned();
+        self.facts().tls = info.cloned();
     }
 }

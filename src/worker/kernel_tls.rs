@@ -44,7 +44,7 @@ impl Worker {
         match self.handoff(conn, session, held) {
             Handoff::Kernel(state) => {
                 self.counters().offload(conn.listener, true, None);
-                conn.meta_mut().tls_offload = Some(Offload::Kernel);
+                conn.facts_mut().tls_offload = Some(Offload::Kernel);
                 conn.transport = ClientTransport::Kernel(state);
                 true
             }
@@ -59,9 +59,9 @@ impl Worker {
                     return false;
                 }
                 self.counters().offload(conn.listener, false, reason);
-                let meta = conn.meta_mut();
-                meta.tls_offload = Some(Offload::Userspace);
-                meta.offload_fallback = reason;
+                let facts = conn.facts_mut();
+                facts.tls_offload = Some(Offload::Userspace);
+                facts.offload_fallback = reason;
                 conn.transport =
                     ClientTransport::Userspace(Box::new(UserspaceTls::new(*session, held)));
                 true

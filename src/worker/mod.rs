@@ -24,14 +24,13 @@ mod upstream;
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::SocketAddr;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::{ClientIdle, Config, Listener};
-use crate::conn::{ClientTransport, Side, Stage};
+use crate::conn::{Connection, Side};
 use crate::rate_limit::SourceLimiter;
 use crate::slab::{GENERATION_MASK, Key, Slab};
 use crate::sys::buf_ring::Buf;
@@ -191,87 +190,9 @@ fn send_op(to: Side) -> Op {
     }
 }
 
-/// One proxied connection, as the worker sees it. Kept small: a plain connection relaying
-/// idle MQTT traffic needs only this; TLS and PROXY facts live in boxes allocated on demand.
-struct Conn {
-    listener: u16,
-    /// Chosen at accept (plain listeners) or by the route (TLS listeners).
-    backend: Option<u16>,
-    client_fd: RawFd,
-    /// The backend socket, from the first connect attempt on.
-    server_fd: Option<RawFd>,
-    /// The client; behind a load balancer, the address its PROXY header named.
-    client: SocketAddr,
-    /// Index into the backend's servers of the server connected (or last tried).
-    server: Option<u16>,
-    started_ms: u64,
-    client_active_ms: u64,
-    server_active_ms: u64,
-    /// Ring operations whose completion has not arrived yet; fds close only at zero. Counted
-    /// up only by `Worker::submit` (submit.rs), down by the completion dispatch.
-    inflight: u16,
-    stage: Stage<Buf, Pipe>,
-    /// Facts for the access log and the PROXY header (TLS, SNI, route, addresses).
-    meta: Option<Box<Meta>>,
-    /// What the client's socket carries once relaying, with its TLS state (terminate
-    /// listeners: set when the handshake's session is placed).
-    transport: ClientTransport,
-    /// `mqtt = true` listeners: what the client's CONNECT said (client identifier for
-    /// balancing and the access log, version, keep-alive).
-    mqtt: Option<Box<crate::mqtt::MqttInfo>>,
-    /// How long the client may be silent while relaying: the listener's `client_idle`, or
-    /// derived from the CONNECT's keep-alive (`"mqtt-keepalive"`). Milliseconds.
-    client_idle_ms: u32,
-}
-
-/// What we learned about a connection beyond its addresses.
-#[derive(Default)]
-struct Meta {
-    /// The address the client connected to (ours, or the load balancer's frontend).
-    local: Option<SocketAddr>,
-    /// The load balancer that sent a PROXY header, when `accept_proxy` is on.
-    proxied_by: Option<SocketAddr>,
-    sni: Option<Box<str>>,
-    route: Option<u16>,
-    tls: Option<crate::tls::TlsInfo>,
-    /// The PROXY header sent to the backend.
-    proxy_sent: crate::proxy_out::HeaderKind,
-    /// Bytes of that header: sent upstream, but not the client's.
-    header_bytes: u64,
-    /// Bytes TLS added to what the server sent (record headers, tags): sent to the client,
-    /// but not the server's. The access log reports payload both ways.
-    tls_overhead: u64,
-    /// Who does the record crypto after the handshake (terminated TLS only).
-    tls_offload: Option<crate::access_log::Offload>,
-    /// Why `tls_offload = "auto"` stayed in userspace.
-    offload_fallback: Option<crate::access_log::OffloadFallback>,
-}
-
-impl Conn {
-    fn meta_mut(&mut self) -> &mut Meta {
-        self.meta.get_or_insert_with(Box::default)
-    }
-}
-
-impl Conn {
-    fn fd(&self, side: Side) -> RawFd {
-        match side {
-            Side::Client => self.client_fd,
-            // Only asked once connected; -1 (EBADF on use) rather than a panic otherwise.
-            Side::Server => {
-                debug_assert!(self.server_fd.is_some(), "no server socket yet");
-                self.server_fd.unwrap_or(-1)
-            }
-        }
-    }
-
-    fn touch(&mut self, side: Side, now_ms: u64) {
-        match side {
-            Side::Client => self.client_active_ms = now_ms,
-            Side::Server => self.server_active_ms = now_ms,
-        }
-    }
-}
+/// One proxied connection, as the worker keeps it (the core's [`Connection`], with the
+/// worker's buffers and pipes).
+type Conn = Connection<Buf, Pipe>;
 
 /// The client idle timeout a listener's connection starts with, in milliseconds: its
 /// `client_idle`, or for `"mqtt-keepalive"` the fallback until the CONNECT says otherwise.

@@ -161,8 +161,8 @@ impl Worker {
                 let written = tls.session.write(&mut tls.held, bufs.bytes(&buf), v);
                 let overhead = (v.len() as u64).saturating_sub(plaintext);
                 bufs.recycle(std::mem::replace(&mut buf, out));
-                if let Some(meta) = conn.meta.as_mut() {
-                    meta.tls_overhead += overhead;
+                if let Some(facts) = conn.facts.as_mut() {
+                    facts.tls_overhead += overhead;
                 }
                 written.map(|()| false)
             }

@@ -75,8 +75,8 @@ impl Worker {
     ) -> Result<Option<Buf>, Termination> {
         let mode = &self.shared.config.backends[backend].proxy_protocol;
         let kind = proxy_out::kind(mode);
-        if conn.meta.is_some() || kind != HeaderKind::None {
-            conn.meta_mut().proxy_sent = kind;
+        if conn.facts.is_some() || kind != HeaderKind::None {
+            conn.facts_mut().proxy_sent = kind;
         }
         if kind == HeaderKind::None && early.is_empty() {
             return Ok(None);
@@ -86,13 +86,13 @@ impl Worker {
             0
         } else {
             let local = self.local_addr(conn);
-            let meta = conn.meta.as_deref();
+            let facts = conn.facts.as_deref();
             let view = proxy_out::ClientView {
                 client: conn.client,
                 local,
-                sni: meta.and_then(|m| m.sni.as_deref()),
-                tls: meta.and_then(|m| m.tls.as_ref()),
-                cert: meta.and_then(|m| m.route).and_then(|r| {
+                sni: facts.and_then(|m| m.sni.as_deref()),
+                tls: facts.and_then(|m| m.tls.as_ref()),
+                cert: facts.and_then(|m| m.route).and_then(|r| {
                     self.shared.config.routes[r as usize]
                         .cert_algorithms
                         .as_ref()
@@ -105,7 +105,7 @@ impl Worker {
             })?
         };
         if header_len > 0 {
-            conn.meta_mut().header_bytes = header_len as u64;
+            conn.facts_mut().header_bytes = header_len as u64;
         }
         let mut buf = self.ring.bufs_mut().tx_from(&header[..header_len]);
         if let Some(v) = buf.tx_mut() {

@@ -1,5 +1,5 @@
-//! A connection's life as stages that only move forward, and the stable termination keywords
-//! the access log reports.
+//! A connection: all of its state in one [`Connection`], its life as stages that only move
+//! forward, and the stable termination keywords the access log reports.
 //!
 //! ```text
 //! accept ─► Ingress ───────────────────────────────────► Ready ─► Connecting ─► Relaying ─► Closing ─► freed
@@ -24,6 +24,9 @@ use crate::relay::{ClientBytes, Relay, SpliceRelay};
 use crate::tls::post_handshake::PostHandshake;
 use crate::tls::{TlsErrorKind, TlsSession};
 use crate::upstream::Connecting;
+
+mod connection;
+pub use connection::{Connection, Facts, Fd};
 
 /// Which socket of a proxied connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,7 +3,7 @@
 //!
 //! | step | module | what happens there |
 //! |---|---|---|
-//! | stages | [`conn`] | a connection's life as stages that only move forward; termination keywords |
+//! | connection, stages | [`conn`] | all of a connection's state ([`conn::Connection`]); its life as stages that only move forward, each with its deadline; termination keywords |
 //! | accept | [`rate_limit`] | per-source connection rate |
 //! | ingress | [`ingress`] | PROXY-in → ClientHello and route → TLS handshake → CONNECT, as one sans-IO state machine |
 //! | PROXY-in | [`proxy_protocol`] | the load balancer's v1/v2 header (parse and encode) |

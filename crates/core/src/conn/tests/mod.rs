@@ -6,6 +6,7 @@ use super::*;
 use crate::relay::RelayBuf;
 use crate::relay::splice::PipeCapacity;
 
+mod connection;
 mod keywords;
 mod stages;
 mod terminations;
