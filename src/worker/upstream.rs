@@ -360,5 +360,3 @@ fn balance_key<'a>(
     }
 }
 
-#[cfg(test)]
-mod tests;
