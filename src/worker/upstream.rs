@@ -359,4 +359,3 @@ fn balance_key<'a>(
         }
     }
 }
-

@@ -75,15 +75,12 @@ impl<B> Connecting<B> {
 
     /// The attempt on [`Connecting::server`] failed with `cause` (a connect refused or timed
     /// out, or no socket to connect with). `order(failed)` is the balancer's fail-over order
-    /// after `failed`, best first, among servers up; it is asked for once, at the first
-    /// failure.
+    /// after `failed`: every other server up, best first ([`crate::balance::Selector::failover_order`]); it is
+    /// asked for once, at the first failure.
     pub fn failed(&mut self, cause: Termination, order: impl FnOnce(u16) -> Vec<u16>) -> Retry {
         if self.attempt == 0 {
             self.failover = order(self.server);
             self.failover.reverse();
-            // The failed server is never tried again on this connection.
-            let failed = self.server;
-            self.failover.retain(|&s| s != failed);
         }
         self.attempt = self.attempt.saturating_add(1);
         match self.failover.pop() {
@@ -91,10 +88,7 @@ impl<B> Connecting<B> {
                 self.server = next;
                 Retry::Connect(next)
             }
-            None => {
-                self.failover = Vec::new();
-                Retry::Close(cause)
-            }
+            None => Retry::Close(cause),
         }
     }
 }

@@ -69,17 +69,3 @@ fn a_single_server_backend_closes_at_its_first_failure() {
     let retry = c.failed(Termination::ConnectError, |_| Vec::new());
     assert_eq!(retry, Retry::Close(Termination::ConnectError));
 }
-
-#[test]
-fn the_failed_server_is_never_tried_again() {
-    // An order that names the failed server (a balancer bug) does not send us back to it.
-    let mut c = Connecting::<()>::new(1, None);
-    assert_eq!(
-        c.failed(Termination::ConnectRefused, |_| vec![1, 0]),
-        Retry::Connect(0)
-    );
-    assert_eq!(
-        c.failed(Termination::ConnectRefused, |_| unreachable!("asked twice")),
-        Retry::Close(Termination::ConnectRefused)
-    );
-}
