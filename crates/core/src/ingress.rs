@@ -493,4 +493,4 @@ fn append_bounded(pending: &mut Vec<u8>, bytes: &[u8], limit: usize) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -21,20 +21,21 @@ const PROXY_V1: &[u8] = b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 8883\r\n";
 const UNSUPPORTED_LEVEL: u8 = 6;
 
 /// The proxy around the ingress, as a test sees it: canned answers, and a record of what
-/// the ingress reported.
-struct TestEnv {
-    client: SocketAddr,
-    /// What `route` answers (for any SNI).
-    route: Option<(Option<Arc<ServerConfig>>, bool)>,
+/// the ingress reported. (Also the connection's termination tests' ingress.)
+pub(crate) struct TestEnv {
+    pub(crate) client: SocketAddr,
+    /// What `route` answers (for any SNI): the route's TLS config, and whether its backend
+    /// has a server up.
+    pub(crate) route: Option<(Option<Arc<ServerConfig>>, bool)>,
     /// What `rate_limited` answers.
-    over_rate_limit: bool,
-    proxied: Vec<(Option<SocketAddr>, Option<SocketAddr>)>,
-    snis: Vec<Option<Box<str>>>,
-    established: Vec<Option<TlsInfo>>,
+    pub(crate) over_rate_limit: bool,
+    pub(crate) proxied: Vec<(Option<SocketAddr>, Option<SocketAddr>)>,
+    pub(crate) snis: Vec<Option<Box<str>>>,
+    pub(crate) established: Vec<Option<TlsInfo>>,
 }
 
 impl TestEnv {
-    fn new() -> TestEnv {
+    pub(crate) fn new() -> TestEnv {
         TestEnv {
             client: BALANCER.parse().unwrap(),
             route: None,
@@ -45,7 +46,7 @@ impl TestEnv {
         }
     }
 
-    fn routing_to(tls: Option<Arc<ServerConfig>>) -> TestEnv {
+    pub(crate) fn routing_to(tls: Option<Arc<ServerConfig>>) -> TestEnv {
         TestEnv {
             route: Some((tls, true)),
             ..TestEnv::new()
@@ -91,7 +92,7 @@ fn client() -> ClientConnection {
     ClientConnection::new(Arc::new(config), ServerName::try_from(SERVER_NAME).unwrap()).unwrap()
 }
 
-fn plain() -> Policy {
+pub(crate) fn plain() -> Policy {
     Policy {
         accept_proxy: false,
         client_hello: false,
@@ -102,21 +103,21 @@ fn plain() -> Policy {
     }
 }
 
-fn proxied(policy: Policy) -> Policy {
+pub(crate) fn proxied(policy: Policy) -> Policy {
     Policy {
         accept_proxy: true,
         ..policy
     }
 }
 
-fn tls() -> Policy {
+pub(crate) fn tls() -> Policy {
     Policy {
         client_hello: true,
         ..plain()
     }
 }
 
-fn mqtt(max_connect: u32) -> Policy {
+pub(crate) fn mqtt(max_connect: u32) -> Policy {
     Policy {
         mqtt_max_connect: Some(max_connect),
         ..plain()
@@ -175,7 +176,7 @@ fn connect(version: Version, client_id: &str) -> Vec<u8> {
     out
 }
 
-fn client_hello() -> Vec<u8> {
+pub(crate) fn client_hello() -> Vec<u8> {
     wire(&mut client())
 }
 

@@ -1,19 +1,12 @@
 use super::*;
-use crate::ingress::{Ingress, Policy};
+use crate::ingress::Ingress;
 use crate::relay::{Relay, SpliceRelay};
-use crate::tls::RecordLayer;
 use crate::upstream::Connecting;
 
 fn ingress() -> TestStage {
-    let policy = Policy {
-        accept_proxy: false,
-        client_hello: true,
-        mqtt_max_connect: None,
-        read_size: 16 * 1024,
-        records: RecordLayer::Own,
-        kernel_tls_possible: false,
-    };
-    Stage::Ingress(Box::new(Ingress::new(policy).unwrap()))
+    Stage::Ingress(Box::new(
+        Ingress::new(crate::ingress::tests::tls()).unwrap(),
+    ))
 }
 
 fn closing(since_ms: u64) -> TestStage {

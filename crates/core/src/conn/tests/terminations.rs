@@ -3,71 +3,27 @@
 //! [`reach`] is exhaustive: a new termination does not compile until it says where it is
 //! decided.
 
-use std::net::SocketAddr;
-
 use super::*;
-use crate::ingress::{Action, Env, Ingress, Policy, Read, Route};
+use crate::ingress::tests::{TestEnv, client_hello, mqtt, plain, proxied, tls};
+use crate::ingress::{Action, Ingress, Policy, Read};
 use crate::relay::{End, Received, Relay, Step, failed_side, failure_termination};
-use crate::tls::{RecordLayer, TlsInfo};
 use crate::upstream::{Connecting, Retry, connect_failure};
 
-/// The proxy around an ingress: no route unless given, a rate limit that always refuses.
-struct Lookups {
-    route: Option<bool>,
-}
-
-impl Env for Lookups {
-    fn client(&self) -> SocketAddr {
-        "192.0.2.1:1".parse().unwrap()
-    }
-    fn proxied(&mut self, _: Option<SocketAddr>, _: Option<SocketAddr>) {}
-    fn rate_limited(&mut self, _: SocketAddr) -> bool {
-        true
-    }
-    fn route(&mut self, _: Option<Box<str>>) -> Option<Route> {
-        self.route.map(|backend_up| Route {
-            tls: None,
-            backend_up,
-        })
-    }
-    fn established(&mut self, _: Option<&TlsInfo>) {}
-}
-
-fn policy() -> Policy {
-    Policy {
-        accept_proxy: false,
-        client_hello: false,
-        mqtt_max_connect: None,
-        read_size: 16 * 1024,
-        records: RecordLayer::Own,
-        kernel_tls_possible: false,
-    }
-}
-
 /// The termination one ingress read ends with.
-fn ingress_closes(policy: Policy, route: Option<bool>, read: Read<'_>) -> Termination {
+fn ingress_closes(policy: Policy, mut env: TestEnv, read: Read<'_>) -> Termination {
     let mut ingress = Ingress::new(policy).unwrap();
-    match ingress.on_recv(read, &mut Lookups { route }) {
+    match ingress.on_recv(read, &mut env) {
         Action::Close { cause, .. } => cause,
         other => panic!("ingress did not close: {other:?}"),
     }
 }
 
-fn tls_listener() -> Policy {
-    Policy {
-        client_hello: true,
-        ..policy()
+/// A route that passes TLS through to a backend with a server up, or down.
+fn routed(backend_up: bool) -> TestEnv {
+    TestEnv {
+        route: Some((None, backend_up)),
+        ..TestEnv::new()
     }
-}
-
-/// A ClientHello with an SNI (from a rustls client), for the routing cases.
-fn hello() -> Vec<u8> {
-    let config = crate::tls::testbed::client_config(rustls::ALL_VERSIONS, None, None);
-    let name = rustls::pki_types::ServerName::try_from("a.example.com").unwrap();
-    let mut client = rustls::ClientConnection::new(std::sync::Arc::new(config), name).unwrap();
-    let mut out = Vec::new();
-    client.write_tls(&mut out).unwrap();
-    out
 }
 
 /// Both directions of a relay finish; `first` sends FIN first.
@@ -126,7 +82,7 @@ fn times_out(stage: TestStage, client_idle_ms: u64, server_idle_ms: u64) -> Term
 /// (`shutdown`). Those are covered by the real binary's tests (tests/limits.rs,
 /// tests/tls_bad_input.rs, tests/shutdown.rs).
 fn reach(t: Termination) -> Option<Termination> {
-    let ingress_tls = |read| ingress_closes(tls_listener(), Some(true), read);
+    let ingress_tls = |read| ingress_closes(tls(), routed(true), read);
     Some(match t {
         Termination::ClientClosed => both_finish(Side::Client),
         Termination::ServerClosed => both_finish(Side::Server),
@@ -134,7 +90,7 @@ fn reach(t: Termination) -> Option<Termination> {
         Termination::ClientIdleTimeout => times_out(TestStage::Relaying(Relay::new()), 10, 20),
         Termination::ServerIdleTimeout => times_out(TestStage::Relaying(Relay::new()), 20, 10),
         Termination::HandshakeTimeout => {
-            let ingress = Ingress::new(tls_listener()).unwrap();
+            let ingress = Ingress::new(tls()).unwrap();
             times_out(Stage::Ingress(Box::new(ingress)), 10, 10)
         }
         Termination::ConnectTimeout => connect_fails(libc::ETIME),
@@ -144,41 +100,32 @@ fn reach(t: Termination) -> Option<Termination> {
             return None;
         }
         Termination::ProxyInvalid => {
-            let proxied = Policy {
-                accept_proxy: true,
-                ..policy()
-            };
-            ingress_closes(proxied, None, Read::Data(b"GET / HTTP/1.1\r\n\r\n"))
+            let bad = Read::Data(b"GET / HTTP/1.1\r\n\r\n");
+            ingress_closes(proxied(plain()), TestEnv::new(), bad)
         }
-        Termination::NoRoute => ingress_closes(tls_listener(), None, Read::Data(&hello())),
+        Termination::NoRoute => ingress_closes(tls(), TestEnv::new(), Read::Data(&client_hello())),
         Termination::NoServerAvailable => {
-            ingress_closes(tls_listener(), Some(false), Read::Data(&hello()))
+            ingress_closes(tls(), routed(false), Read::Data(&client_hello()))
         }
         Termination::ServerMarkedDown => {
             TestStage::Relaying(Relay::new()).on_server_marked_down()?
         }
         Termination::Tls(_) => ingress_tls(Read::Data(b"CONNECT")),
-        Termination::Mqtt(_) => {
-            let mqtt = Policy {
-                mqtt_max_connect: Some(1024),
-                ..policy()
-            };
-            ingress_closes(mqtt, None, Read::Data(&[0xc0, 0]))
-        }
+        Termination::Mqtt(_) => ingress_closes(mqtt(1024), TestEnv::new(), Read::Data(&[0xc0, 0])),
         Termination::RateLimited => {
-            let proxied = Policy {
-                accept_proxy: true,
-                ..policy()
+            let over = TestEnv {
+                over_rate_limit: true,
+                ..TestEnv::new()
             };
             let header = b"PROXY TCP4 192.0.2.7 198.51.100.1 40000 1883\r\n";
-            ingress_closes(proxied, None, Read::Data(header))
+            ingress_closes(proxied(plain()), over, Read::Data(header))
         }
         Termination::Reset(side) => relay_fails(side, libc::ECONNRESET),
         Termination::Unreachable(side) => relay_fails(side, libc::EHOSTUNREACH),
         Termination::Io(side) => relay_fails(side, libc::EIO),
         Termination::Internal => {
-            let mut ingress = Ingress::new(tls_listener()).unwrap();
-            match ingress.on_sent(Ok(1), &mut Lookups { route: None }) {
+            let mut ingress = Ingress::new(tls()).unwrap();
+            match ingress.on_sent(Ok(1), &mut TestEnv::new()) {
                 Action::Close { cause, .. } => cause,
                 other => panic!("an unasked-for send completion was taken: {other:?}"),
             }
